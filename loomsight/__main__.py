@@ -1,0 +1,3 @@
+from loomsight.cli import main
+
+main()

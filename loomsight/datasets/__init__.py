@@ -1,0 +1,1 @@
+"""Datasets: synthetic fabric, format importers, tiling, splitting and checking (YOLO format)."""

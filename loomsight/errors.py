@@ -1,0 +1,9 @@
+"""Exception types that callers handle. Each message says what was expected and what came."""
+
+
+class LoomsightError(Exception):
+    """Base of every error the CLI reports as a clear message instead of a traceback."""
+
+
+class DatasetError(LoomsightError):
+    """A dataset, label file, annotation file or image is missing, unreadable or malformed."""
