@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from loomsight import __version__
-from loomsight.commands import synth
+from loomsight.commands import dataset_check, dataset_import, dataset_split, dataset_tile, synth
 from loomsight.errors import LoomsightError
 
 app = typer.Typer(
@@ -29,6 +29,11 @@ dataset_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(dataset_app, name="dataset")
+dataset_app.command("tile")(dataset_tile.tile_command)
+dataset_app.command("split")(dataset_split.split_command)
+dataset_app.command("check")(dataset_check.check_command)
+dataset_app.command("stats")(dataset_check.stats_command)
+dataset_app.add_typer(dataset_import.import_app, name="import")
 
 app.command("synth")(synth.synth_command)
 

@@ -79,7 +79,9 @@ def image_size_wh(path: Path) -> tuple[int, int]:
 
 def write_image(path: Path, image: npt.NDArray[np.uint8], jpeg_quality: int = 92) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if path.suffix.lower() in (".jpg", ".jpeg") else []
+    params = (
+        [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality] if path.suffix.lower() in (".jpg", ".jpeg") else []
+    )
     ok, encoded = cv2.imencode(path.suffix, image, params)
     if not ok:
         raise DatasetError(f"{path}: OpenCV could not encode the image as {path.suffix}")
