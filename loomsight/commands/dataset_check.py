@@ -95,7 +95,9 @@ def print_check_report(report: CheckReport, console: Console) -> None:
 
 
 def check_command(
-    src: Path = typer.Argument(..., help="Dataset folder (images/, labels/, data.yaml)."),
+    src: Path = typer.Argument(
+        ..., metavar="SRC", help="Dataset folder (images/, labels/, data.yaml)."
+    ),
     names: str | None = typer.Option(None, "--names", help=NAMES_HELP),
 ) -> None:
     """Check a YOLO dataset for missing, orphan or malformed labels, bad images and duplicates.
@@ -149,7 +151,9 @@ def print_stats(stats: DatasetStats, console: Console) -> None:
 
 
 def stats_command(
-    src: Path = typer.Argument(..., help="Dataset folder (images/, labels/, data.yaml)."),
+    src: Path = typer.Argument(
+        ..., metavar="SRC", help="Dataset folder (images/, labels/, data.yaml)."
+    ),
     names: str | None = typer.Option(None, "--names", help=NAMES_HELP),
     json_path: Path | None = typer.Option(
         None, "--json", help="Also write the statistics to this JSON file."

@@ -20,7 +20,9 @@ from loomsight.errors import DatasetError
 
 
 def split_command(
-    src: Path = typer.Argument(..., help="Dataset folder to split (only read, never written)."),
+    src: Path = typer.Argument(
+        ..., metavar="SRC", help="Dataset folder to split (only read, never written)."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="New (or empty) output folder."),
     ratios: str = typer.Option(
         "0.8,0.1,0.1", "--ratios", help="train,val,test shares of the images; must sum to 1."

@@ -12,7 +12,9 @@ from loomsight.datasets.tiling import tile_dataset
 
 
 def tile_command(
-    src: Path = typer.Argument(..., help="Dataset folder to tile (images/, labels/, data.yaml)."),
+    src: Path = typer.Argument(
+        ..., metavar="SRC", help="Dataset folder to tile (images/, labels/, data.yaml)."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="New (or empty) output dataset folder."),
     tile_px: int = typer.Option(640, "--tile-px", min=1, help="Tile side in pixels."),
     overlap_px: int = typer.Option(

@@ -85,11 +85,14 @@ def test_parse_ratios_rejects(text: str, message: str) -> None:
             SESSION_REGEX,
             "camera_0-0-20221012094321811",
         ),
-        ("expand_r90_Image_20210407153833216-3_bmp_jpg.rf.d.jpg", SESSION_REGEX,
-         "Image_20210407153833216"),
+        (
+            "expand_r90_Image_20210407153833216-3_bmp_jpg.rf.d.jpg",
+            SESSION_REGEX,
+            "Image_20210407153833216",
+        ),
         ("20220101_122518_698-0-_png_jpg.rf.26d.jpg", SESSION_REGEX, "20220101_122518_698"),
     ],
-)  # fmt: skip
+)
 def test_group_key(name: str, regex: str | None, key: str | None) -> None:
     pattern = compile_group_regex(regex) if regex is not None else None
     assert group_key(name, pattern) == key
@@ -169,8 +172,9 @@ def test_unmatched_names_error_lists_examples_or_become_own_groups() -> None:
 
 
 def _small_dataset(root: Path) -> Path:
-    images = {f"cam{c}/s{s}_{i}.jpg": ((32, 24), "0 0.5 0.5 0.2 0.2\n") for c in range(2)
-              for s in range(10) for i in range(3)}  # fmt: skip
+    label = "0 0.5 0.5 0.2 0.2\n"
+    names = [f"cam{c}/s{s}_{i}.jpg" for c in range(2) for s in range(10) for i in range(3)]
+    images = {name: ((32, 24), label) for name in names}
     return make_dataset(root, images)
 
 
@@ -261,12 +265,11 @@ def test_real_dataset_checks_clean_and_splits_by_session(tmp_path: Path) -> None
     assert time.monotonic() - started < 60
     pattern = re.compile(SESSION_REGEX)
     assert all(pattern.search(item.image_path.name) for item in list_items(REAL_DATASET))
-    result = split_dataset(
-        REAL_DATASET, tmp_path / "split", (0.8, 0.1, 0.1), ["defect"], 0, pattern
-    )
+    out = tmp_path / "split"
+    result = split_dataset(REAL_DATASET, out, (0.8, 0.1, 0.1), ["defect"], 0, pattern)
     splits_of_session: dict[str, set[str]] = defaultdict(set)
     for split in SPLITS:
-        for line in (tmp_path / "split" / f"{split}.txt").read_text().splitlines():
+        for line in (out / f"{split}.txt").read_text().splitlines():
             match = pattern.search(Path(line).name)
             assert match is not None
             splits_of_session[match.group("group")].add(split)

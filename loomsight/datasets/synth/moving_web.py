@@ -158,7 +158,7 @@ class MovingWeb:
     def frames(
         self, speed_m_per_min: float, fps: float, start_m: float = 0.0, count: int | None = None
     ) -> Iterator[WebFrame]:
-        """Frames as a camera at `fps` sees the web pass at `speed_m_per_min` (endless: no count)."""
+        """Frames of a camera at `fps` on the web at `speed_m_per_min`; endless if count is None."""
         if speed_m_per_min <= 0 or fps <= 0:
             raise ValueError(
                 f"speed and fps must be positive, got {speed_m_per_min} m/min, {fps} fps"

@@ -214,6 +214,8 @@ def _compose(
         yarn = (is_warp | is_weft)[..., None]
         colour = np.where(yarn, colour * canvas.colour_gain, colour)
     relief = 1 - spec.weave_contrast * (1 - shade)
+    # Where a yarn is missing, the crossing yarns sink into the gap and lie in its shadow.
+    relief = np.where(canvas.warp_present & canvas.weft_present, relief, relief * np.float32(0.55))
     lit = np.where((is_warp | is_weft)[..., None], relief[..., None], 1.0)
     # Loose fibres (hairiness): fine fabric-fixed speckle; dyeing unevenness: slow mottling.
     u_px = np.round(canvas.u).astype(np.int64)

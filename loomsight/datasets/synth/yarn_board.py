@@ -70,7 +70,7 @@ def make_yarn_board_image(
             break
         class_name = str(rng.choice(list(classes)))
         (l_lo, l_hi), (f_lo, f_hi) = _SIZES_MM[class_name]
-        length = max(rng.uniform(l_lo, l_hi) / mm_per_px, 3.0)
+        length = min(max(rng.uniform(l_lo, l_hi) / mm_per_px, 3.0), 0.8 * width)
         k = int(rng.integers(first + 1, first + count - 1))
         cx = float(rng.uniform(length / 2 + 2, width - length / 2 - 2))
         defect = DefectSpec(

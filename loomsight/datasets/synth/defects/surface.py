@@ -42,11 +42,12 @@ class Hole(DefectRenderer):
         du, dv = canvas.u - np.float32(cu), canvas.v - np.float32(cv)
         radius = np.float32(max(defect.length_px, defect.width_px) / 2)
         distance = np.sqrt(du * du + dv * dv) + np.float32(1e-3)
-        push = 0.35 * radius * np.exp(-(((distance - radius) / (0.6 * radius)) ** 2))
-        push = np.where(distance < radius, push * distance / radius, push).astype(np.float32)
+        # A bump that peaks at the rim and is exactly zero beyond twice the radius.
+        ring = np.clip(1 - ((distance - radius) / radius) ** 2, 0, 1) ** 2
+        push = (0.35 * radius * ring).astype(np.float32)
         canvas.u -= push * du / distance
         canvas.v -= push * dv / distance
-        return push > 0.25
+        return push > 1e-3
 
     def remove(self, defect: DefectSpec, canvas: Canvas) -> BoolArray:
         rho = _ragged_radius(defect, canvas)
@@ -92,7 +93,7 @@ class Stain(DefectRenderer):
         weight = (strength * np.clip(inside + 0.5 * tide, 0, 1)).astype(np.float32)
         gain = canvas.gain()
         gain *= 1 - weight[..., None] * (1 - tint)
-        return weight > 0.03
+        return weight > 0.005
 
 
 class Contamination(DefectRenderer):
@@ -148,23 +149,25 @@ class Crease(DefectRenderer):
         return mm_to_px(rng.uniform(20, 150), spec), mm_to_px(rng.uniform(0.8, 4.0), spec), angle
 
     def _field(self, defect: DefectSpec, canvas: Canvas) -> tuple[Float32Array, Float32Array]:
+        """Across-distance in crease widths; a bump that is zero beyond 2 widths and past the ends."""
         along, across = along_across(defect, canvas)
         half = defect.length_px / 2
         taper = np.clip((half - np.abs(along)) / (0.15 * half + 1), 0, 1)
-        return (across / np.float32(defect.width_px)).astype(np.float32), taper.astype(np.float32)
+        s = (across / np.float32(defect.width_px)).astype(np.float32)
+        bump = taper * np.clip(1 - (s / 2) ** 2, 0, 1) ** 2
+        return s, bump.astype(np.float32)
 
     def displace(self, defect: DefectSpec, canvas: Canvas) -> BoolArray:
-        s, taper = self._field(defect, canvas)
-        shift = 0.5 * defect.width_px * taper * s * np.exp(-(s**2))
+        s, bump = self._field(defect, canvas)
+        shift = 0.4 * defect.width_px * s * bump
         normal_u, normal_v = -np.sin(defect.angle_rad), np.cos(defect.angle_rad)
         canvas.u -= (shift * normal_u).astype(np.float32)
         canvas.v -= (shift * normal_v).astype(np.float32)
-        return np.abs(shift) > 0.25
+        return bump > 1e-3
 
     def shade(self, defect: DefectSpec, canvas: Canvas) -> BoolArray:
-        s, taper = self._field(defect, canvas)
+        s, bump = self._field(defect, canvas)
         strength = np.random.default_rng(defect.seed).uniform(0.15, 0.4)
-        ridge = taper * (2.3 * s * np.exp(-(s**2)) - 0.4 * np.exp(-((2 * s) ** 2)))
-        change = (strength * ridge).astype(np.float32)
-        canvas.relief_map()[:] *= 1 + change
-        return np.abs(change) > 0.02
+        ridge = bump * (1.2 * s - 0.4 * np.clip(1 - s * s, 0, 1))  # light flank, dark flank, fold
+        canvas.relief_map()[:] *= 1 + (strength * ridge).astype(np.float32)
+        return bump > 1e-3
