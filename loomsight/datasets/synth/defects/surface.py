@@ -149,7 +149,7 @@ class Crease(DefectRenderer):
         return mm_to_px(rng.uniform(20, 150), spec), mm_to_px(rng.uniform(0.8, 4.0), spec), angle
 
     def _field(self, defect: DefectSpec, canvas: Canvas) -> tuple[Float32Array, Float32Array]:
-        """Across-distance in crease widths; a bump that is zero beyond 2 widths and past the ends."""
+        """Across-distance in crease widths; a bump, zero beyond 2 widths and past the ends."""
         along, across = along_across(defect, canvas)
         half = defect.length_px / 2
         taper = np.clip((half - np.abs(along)) / (0.15 * half + 1), 0, 1)
