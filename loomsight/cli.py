@@ -61,7 +61,7 @@ def _root(
 def main() -> None:
     """Entry point: run the app; report expected errors as one line on stderr, exit code 2."""
     try:
-        app()
+        app(prog_name="loomsight")
     except LoomsightError as error:
         typer.echo(f"error: {error}", err=True)
         sys.exit(2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -10,6 +11,10 @@ from pathlib import Path
 import pytest
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DIR = Path(os.environ.get("LOOMSIGHT_SHARED_DIR", REPO_ROOT.parent / "shared"))
+"""The read-only shared folder beside the checkout (real datasets); never written to."""
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
@@ -10,7 +11,7 @@ from typing import TypeVar
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from loomsight.datasets.layout import images_dir
+from loomsight.datasets.layout import images_dir, labels_dir
 from loomsight.errors import DatasetError
 
 E = TypeVar("E", bound=StrEnum)
@@ -45,7 +46,7 @@ def synth_command(
     workers: int = typer.Option(
         0, "--workers", help="Worker processes [default: 0 = one per CPU core]."
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the images and labels of an earlier run in OUT."),
 ) -> None:
     """Generate a synthetic YOLO dataset of fabric (or yarn boards) with labelled defects.
 
@@ -67,8 +68,11 @@ def synth_command(
         raise DatasetError(f"--color: expected mixed, gray or color, got {color!r}")
     if mm_per_px is None:
         mm_per_px = 0.1 if synth_kind is SynthKind.FABRIC else 0.05
-    if images_dir(out).is_dir() and any(images_dir(out).iterdir()) and not overwrite:
-        raise DatasetError(f"{out}: already holds images; pass --overwrite to write into it")
+    if images_dir(out).is_dir() and any(images_dir(out).iterdir()):
+        if not overwrite:
+            raise DatasetError(f"{out}: already holds images; pass --overwrite to replace them")
+        shutil.rmtree(images_dir(out))  # only what synth writes; nothing else in OUT is touched
+        shutil.rmtree(labels_dir(out), ignore_errors=True)
     options = SynthOptions(
         count=count,
         seed=seed,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -22,10 +21,10 @@ from loomsight.datasets.split import (
     split_dataset,
 )
 from loomsight.errors import DatasetError
-from tests.conftest import RunCli
+from tests.conftest import SHARED_DIR, RunCli
 from tests.datasets.test_check import make_dataset
 
-REAL_DATASET = Path("/work/shared/datasets/textile-defect-rf")
+REAL_DATASET = SHARED_DIR / "datasets" / "textile-defect-rf"
 SESSION_REGEX = r"^(?:expand_[a-z0-9]+_)?(?P<group>.*?\d{8}_?\d{6}_?\d{3})"
 """Capture session of the textile-defect-rf names: the prefix up to its 17-digit (or
 YYYYMMDD_HHMMSS_mmm) timestamp, with an augmentation prefix `expand_<word>_` stripped."""
@@ -258,11 +257,9 @@ def test_cli_split_bad_options_exit_2(
 def test_real_dataset_checks_clean_and_splits_by_session(tmp_path: Path) -> None:
     if not (REAL_DATASET / "images").is_dir():
         pytest.skip(f"real dataset not present at {REAL_DATASET}")
-    started = time.monotonic()
     report = check_dataset(REAL_DATASET, ["defect"])
     assert report.ok, report.by_kind()
     assert report.images == 2717
-    assert time.monotonic() - started < 60
     pattern = re.compile(SESSION_REGEX)
     assert all(pattern.search(item.image_path.name) for item in list_items(REAL_DATASET))
     out = tmp_path / "split"

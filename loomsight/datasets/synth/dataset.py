@@ -153,7 +153,7 @@ def generate_dataset(
             for result in pool.imap_unordered(_write_one, jobs, chunksize=4):
                 collect(result)
     _write_manifest(out_dir, options, manifest)
-    logger.info("wrote %d images to %s", summary.images, out_dir)
+    logger.debug("wrote %d images to %s", summary.images, out_dir)
     return summary
 
 
