@@ -46,7 +46,9 @@ def synth_command(
     workers: int = typer.Option(
         0, "--workers", help="Worker processes [default: 0 = one per CPU core]."
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the images and labels of an earlier run in OUT."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the images and labels of an earlier run in OUT."
+    ),
 ) -> None:
     """Generate a synthetic YOLO dataset of fabric (or yarn boards) with labelled defects.
 
