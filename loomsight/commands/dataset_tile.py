@@ -15,7 +15,7 @@ def tile_command(
     src: Path = typer.Argument(
         ..., metavar="SRC", help="Dataset folder to tile (images/, labels/, data.yaml)."
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="New (or empty) output dataset folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output dataset folder, apart from SRC."),
     tile_px: int = typer.Option(640, "--tile-px", min=1, help="Tile side in pixels."),
     overlap_px: int = typer.Option(
         64, "--overlap-px", min=0, help="Overlap of neighbouring tiles in pixels (< tile)."
@@ -29,6 +29,9 @@ def tile_command(
         "of its length or of the tile's length (so long creases stay in every tile).",
     ),
     names: str | None = typer.Option(None, "--names", help=NAMES_HELP),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the dataset an earlier run wrote in OUT."
+    ),
 ) -> None:
     """Tile every image of SRC (no resizing, last tile flush with the edge) into OUT.
 
@@ -37,7 +40,9 @@ def tile_command(
     """
     class_list = class_names(src, names)
     with progress_bar("tiling images") as on_progress:
-        result = tile_dataset(src, out, tile_px, overlap_px, min_visible, class_list, on_progress)
+        result = tile_dataset(
+            src, out, tile_px, overlap_px, min_visible, class_list, on_progress, overwrite
+        )
     Console().print(
         f"{result.images_in} images -> {result.tiles_out} tiles in {out} "
         f"({result.empty_tiles} without boxes); boxes: {result.boxes_in} in, "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
@@ -11,7 +10,7 @@ from typing import TypeVar
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from loomsight.datasets.layout import images_dir, labels_dir
+from loomsight.datasets.layout import check_output_dir, clear_output_dir
 from loomsight.errors import DatasetError
 
 E = TypeVar("E", bound=StrEnum)
@@ -70,11 +69,7 @@ def synth_command(
         raise DatasetError(f"--color: expected mixed, gray or color, got {color!r}")
     if mm_per_px is None:
         mm_per_px = 0.1 if synth_kind is SynthKind.FABRIC else 0.05
-    if images_dir(out).is_dir() and any(images_dir(out).iterdir()):
-        if not overwrite:
-            raise DatasetError(f"{out}: already holds images; pass --overwrite to replace them")
-        shutil.rmtree(images_dir(out))  # only what synth writes; nothing else in OUT is touched
-        shutil.rmtree(labels_dir(out), ignore_errors=True)
+    check_output_dir(out, [], overwrite)
     options = SynthOptions(
         count=count,
         seed=seed,
@@ -87,6 +82,7 @@ def synth_command(
         max_defects=max_defects,
         grayscale=grayscale if isinstance(grayscale, bool) else None,
     )
+    clear_output_dir(out)
     n_workers = workers if workers > 0 else (os.cpu_count() or 1)
     # One BLAS thread per worker process: the workers already fill the cores.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

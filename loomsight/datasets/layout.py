@@ -9,6 +9,7 @@ ROOT/labels/**/NAME.txt   same relative path, `.txt`; an empty file means a defe
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,41 @@ def write_image(path: Path, image: npt.NDArray[np.uint8], jpeg_quality: int = 92
     if not ok:
         raise DatasetError(f"{path}: OpenCV could not encode the image as {path.suffix}")
     encoded.tofile(str(path))
+
+
+def check_output_dir(out: Path, sources: Sequence[Path], overwrite: bool) -> None:
+    """Refuse an output folder that overlaps the source data, or that already holds a dataset
+    (images/ or labels/ not empty, or a data.yaml) unless `overwrite`. Changes nothing on disk."""
+    out_resolved = out.resolve()
+    for source in sources:
+        source_resolved = source.resolve()
+        overlaps = out_resolved == source_resolved or out_resolved in source_resolved.parents
+        if source.is_dir():
+            overlaps = overlaps or source_resolved in out_resolved.parents
+        if overlaps:
+            raise DatasetError(
+                f"{out}: output folder overlaps the source data {source}; "
+                "choose an output folder apart from it"
+            )
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"{out}: expected an output folder, found a file")
+    filled = [
+        folder.name + "/"
+        for folder in (images_dir(out), labels_dir(out))
+        if folder.is_dir() and any(folder.iterdir())
+    ] + ([DATA_YAML] if (out / DATA_YAML).is_file() else [])
+    if filled and not overwrite:
+        raise DatasetError(
+            f"{out}: output folder already holds a dataset ({', '.join(filled)}); "
+            "use --overwrite to replace it"
+        )
+
+
+def clear_output_dir(out: Path) -> None:
+    """Remove the images/ and labels/ of an earlier run in OUT (nothing else), and create OUT."""
+    for folder in (images_dir(out), labels_dir(out)):
+        shutil.rmtree(folder, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
 
 
 def write_data_yaml(root: Path, names: Sequence[str], extra: dict[str, Any] | None = None) -> Path:

@@ -29,12 +29,14 @@ import numpy as np
 
 from loomsight.datasets.layout import (
     DatasetItem,
+    check_output_dir,
+    clear_output_dir,
     images_dir,
     labels_dir,
     list_items,
     write_data_yaml,
 )
-from loomsight.datasets.tiling import prepare_output_dir, source_stem
+from loomsight.datasets.tiling import source_stem
 from loomsight.errors import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -201,6 +203,7 @@ def split_dataset(
     unmatched: UnmatchedPolicy = "error",
     copy: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
 ) -> SplitResult:
     """Split the dataset SRC into OUT (lists or copies, data.yaml, split.json); SRC is only read."""
     items = list_items(src)
@@ -210,11 +213,14 @@ def split_dataset(
     leaks = plan.leaking_groups()
     if leaks:  # cannot happen by construction; refuse to write a leaking split if it ever does
         raise DatasetError(f"groups in more than one split: {', '.join(leaks[:5])}")
-    prepare_output_dir(src, out)
+    check_output_dir(out, [src], overwrite)
+    clear_output_dir(out)
     counts = plan.image_counts()
     extra: dict[str, Any] = {}
     missing = 0
     if copy:
+        for split in SPLITS:  # lists of an earlier run in OUT would contradict the copies
+            (out / f"{split}.txt").unlink(missing_ok=True)
         missing = _copy_split(src, out, plan, on_progress)
         for split in SPLITS:
             if split != "test" or counts[split]:

@@ -35,6 +35,8 @@ import numpy as np
 from loomsight.datasets.labels import ImageLabels, read_yolo_labels, write_yolo_labels
 from loomsight.datasets.layout import (
     DATA_YAML,
+    check_output_dir,
+    clear_output_dir,
     images_dir,
     label_path_for,
     list_items,
@@ -141,16 +143,6 @@ def tile_labels(labels: ImageLabels, window: TileWindow, min_visible: float = 0.
     return ImageLabels(clipped[keep], labels.class_id[keep], (window.width_px, window.height_px))
 
 
-def prepare_output_dir(src: Path, out: Path) -> None:
-    """Refuse an output folder inside (or equal to) SRC, or one that already holds files."""
-    src_resolved, out_resolved = src.resolve(), out.resolve()
-    if out_resolved == src_resolved or out_resolved.is_relative_to(src_resolved):
-        raise DatasetError(f"{out}: output folder must lie outside the source dataset {src}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise DatasetError(f"{out}: output folder must be new or empty")
-    out.mkdir(parents=True, exist_ok=True)
-
-
 def tile_dataset(
     src: Path,
     out: Path,
@@ -159,6 +151,7 @@ def tile_dataset(
     min_visible: float = 0.5,
     names: Sequence[str] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
 ) -> TilingResult:
     """Tile every image of the dataset SRC into the new dataset OUT (images, labels, data.yaml).
 
@@ -174,7 +167,8 @@ def tile_dataset(
     items = list_items(src)
     if not items:
         raise DatasetError(f"{images_dir(src)}: no images found")
-    prepare_output_dir(src, out)
+    check_output_dir(out, [src], overwrite)
+    clear_output_dir(out)
     tiles_out = empty_tiles = boxes_in = boxes_out = 0
     for done, item in enumerate(items, start=1):
         image = read_image(item.image_path)

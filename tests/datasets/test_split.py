@@ -215,11 +215,19 @@ def test_split_dataset_writes_outputs_and_leaves_src_alone(tmp_path: Path, copy:
 
 @pytest.mark.parametrize(
     ("where", "message"),
-    [("inside", "outside the source"), ("same", "outside the source"), ("full", "new or empty")],
+    [
+        ("inside", "overlaps the source"),
+        ("same", "overlaps the source"),
+        ("above", "overlaps the source"),
+        ("full", "already holds a dataset"),
+    ],
 )
 def test_split_dataset_refuses_output_folder(tmp_path: Path, where: str, message: str) -> None:
     src = _small_dataset(tmp_path / "src")
-    out = {"inside": src / "splits", "same": src, "full": tmp_path}[where]
+    full = tmp_path / "earlier"
+    (full / "images").mkdir(parents=True)
+    (full / "images" / "x.jpg").write_bytes(b"")
+    out = {"inside": src / "splits", "same": src, "above": tmp_path, "full": full}[where]
     with pytest.raises(DatasetError, match=message):
         split_dataset(src, out, (0.8, 0.1, 0.1), ["defect"])
 
@@ -231,6 +239,11 @@ def test_cli_split(tmp_path: Path, run_cli: RunCli) -> None:
     result = run_cli(*args, "--group-regex", r"^(s\d+)_", "--seed", "3", check=True)
     assert "no group spans two splits (10 groups)" in result.stdout
     assert (out / "train.txt").is_file() and (out / "split.json").is_file()
+    refused = run_cli(*args)
+    assert refused.returncode == 2 and "--overwrite" in refused.stderr
+    run_cli(*args, "--copy", "--overwrite", check=True)
+    assert len(list((out / "images").rglob("*.jpg"))) == 60
+    assert not (out / "train.txt").exists()  # the lists of the earlier run went with it
 
 
 @pytest.mark.parametrize(

@@ -157,7 +157,7 @@ def test_tile_dataset_writes_named_tiles_with_clipped_labels(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     ("setup", "message"),
-    [("no_label", "label file missing"), ("out_inside_src", "outside the source")],
+    [("no_label", "label file missing"), ("out_inside_src", "overlaps the source")],
 )
 def test_tile_dataset_refuses(tmp_path: Path, setup: str, message: str) -> None:
     label = None if setup == "no_label" else ""

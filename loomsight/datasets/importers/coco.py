@@ -18,13 +18,13 @@ from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError
 from loomsight.datasets.importers.common import (
     ImportItem,
     ImportSummary,
-    check_out_dir,
+    check_declared_size,
     clip_and_drop_empty,
-    read_size_wh,
     require_dir,
     write_dataset,
 )
 from loomsight.datasets.labels import ImageLabels
+from loomsight.datasets.layout import check_output_dir
 from loomsight.errors import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def import_coco(
 ) -> ImportSummary:
     """Import a COCO instances file whose `file_name`s are relative to `images_root` into OUT."""
     require_dir(images_root, "images")
-    check_out_dir(out, [annotations_path, images_root], overwrite)
+    check_output_dir(out, [annotations_path, images_root], overwrite)
     coco = read_coco(annotations_path)
     categories = sorted(coco.categories, key=lambda category: category.id)
     class_ids = {category.id: index for index, category in enumerate(categories)}
@@ -122,7 +122,7 @@ def import_coco(
     for image in sorted(images.values(), key=lambda image: image.file_name):
         relative = _relative_image_path(image.file_name, annotations_path)
         source = images_root / relative
-        read_size_wh(source, (image.width, image.height), annotations_path)
+        check_declared_size(source, (image.width, image.height), annotations_path)
         image_boxes = boxes[image.id]
         labels = ImageLabels(
             np.array([box for box, _ in image_boxes], dtype=np.float64).reshape(-1, 4),

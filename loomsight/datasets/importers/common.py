@@ -11,9 +11,9 @@ from pathlib import Path
 from loomsight.datasets.labels import ImageLabels, write_yolo_labels
 from loomsight.datasets.layout import (
     IMAGE_SUFFIXES,
+    clear_output_dir,
     images_dir,
     label_path_for,
-    labels_dir,
     read_image,
     write_data_yaml,
 )
@@ -59,35 +59,7 @@ def image_files(folder: Path) -> list[Path]:
     )
 
 
-def check_out_dir(out: Path, sources: Sequence[Path], overwrite: bool) -> None:
-    """Refuse an OUT that overlaps the source data, or that already holds a dataset."""
-    out_resolved = out.resolve()
-    for source in sources:
-        source_resolved = source.resolve()
-        if source.is_dir():
-            overlaps = (
-                out_resolved == source_resolved
-                or source_resolved in out_resolved.parents
-                or out_resolved in source_resolved.parents
-            )
-        else:  # a file: OUT must not be its folder nor one above it
-            overlaps = out_resolved in source_resolved.parents
-        if overlaps:
-            raise DatasetError(
-                f"{out}: output folder overlaps the source data {source}; "
-                "choose an output folder apart from it"
-            )
-    if out.exists() and not out.is_dir():
-        raise DatasetError(f"{out}: expected an output folder, found a file")
-    for folder in (images_dir(out), labels_dir(out)):
-        if not overwrite and folder.is_dir() and any(folder.iterdir()):
-            raise DatasetError(
-                f"{out}: output folder already holds a dataset ({folder.name}/ is not empty); "
-                "use --overwrite to replace it"
-            )
-
-
-def read_size_wh(image_path: Path, declared_wh: tuple[int, int], declared_in: Path) -> None:
+def check_declared_size(image_path: Path, declared_wh: tuple[int, int], declared_in: Path) -> None:
     """Check that the image is readable and has the size its annotation file declares."""
     image = read_image(image_path)
     actual_wh = (int(image.shape[1]), int(image.shape[0]))
@@ -133,9 +105,7 @@ def write_dataset(
             raise DatasetError(
                 f"{item.source_path}: class id beyond the {len(class_names)} class names"
             )
-    if overwrite:
-        for folder in (images_dir(out), labels_dir(out)):
-            shutil.rmtree(folder, ignore_errors=True)
+    clear_output_dir(out)
     for item in items:
         target = images_dir(out) / item.relative_path
         try:

@@ -21,13 +21,12 @@ import numpy.typing as npt
 from loomsight.datasets.importers.common import (
     ImportItem,
     ImportSummary,
-    check_out_dir,
     image_files,
     require_dir,
     write_dataset,
 )
 from loomsight.datasets.labels import FloatArray, ImageLabels
-from loomsight.datasets.layout import read_image
+from loomsight.datasets.layout import check_output_dir, read_image
 from loomsight.errors import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -60,7 +59,7 @@ def import_masks(
     require_dir(masks_root, "masks")
     if images_root.resolve() == masks_root.resolve():
         raise DatasetError(f"{masks_root}: expected a masks folder apart from the images folder")
-    check_out_dir(out, [images_root, masks_root], overwrite)
+    check_output_dir(out, [images_root, masks_root], overwrite)
     masks: dict[str, Path] = {}
     for path in image_files(masks_root):
         if path.stem in masks:

@@ -19,14 +19,14 @@ import numpy as np
 from loomsight.datasets.importers.common import (
     ImportItem,
     ImportSummary,
-    check_out_dir,
+    check_declared_size,
     clip_and_drop_empty,
     image_files,
-    read_size_wh,
     require_dir,
     write_dataset,
 )
 from loomsight.datasets.labels import ImageLabels
+from loomsight.datasets.layout import check_output_dir
 from loomsight.errors import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def import_voc(
     """Import every `*.xml` in `xml_dir`; classes are `class_names`, or all names found, sorted."""
     require_dir(xml_dir, "Pascal VOC .xml files")
     require_dir(images_root, "images")
-    check_out_dir(out, [xml_dir, images_root], overwrite)
+    check_output_dir(out, [xml_dir, images_root], overwrite)
     xml_paths = sorted(p for p in xml_dir.iterdir() if p.is_file() and p.suffix.lower() == ".xml")
     if not xml_paths:
         raise DatasetError(f"{xml_dir}: expected Pascal VOC .xml files, found none")
@@ -75,7 +75,7 @@ def import_voc(
                 f"{annotation.xml_path}: object name {unknown[0]!r} is not one of the given "
                 f"classes ({', '.join(names)})"
             )
-        read_size_wh(annotation.image_path, annotation.resolution_wh, annotation.xml_path)
+        check_declared_size(annotation.image_path, annotation.resolution_wh, annotation.xml_path)
         labels = ImageLabels(
             np.array(annotation.xyxy_px, dtype=np.float64).reshape(-1, 4),
             np.array([class_ids[name] for name in annotation.names], dtype=np.int64),

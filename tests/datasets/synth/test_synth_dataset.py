@@ -109,6 +109,11 @@ def test_cli_writes_a_dataset_and_says_what_it_made(run_cli: RunCli, tmp_path: P
     assert len(list((tmp_path / "d" / "labels").glob("*.txt"))) == 5
     again = run_cli("synth", "--out", str(tmp_path / "d"), "-n", "5")
     assert again.returncode == 2 and "--overwrite" in again.stderr
+    (tmp_path / "d" / "notes.txt").write_text("mine")
+    replaced = run_cli("synth", "--out", str(tmp_path / "d"), "-n", "2", "--overwrite", check=True)
+    assert "wrote 2 fabric images" in replaced.stdout
+    assert len(list((tmp_path / "d" / "images").iterdir())) == 2
+    assert (tmp_path / "d" / "notes.txt").read_text() == "mine"
 
 
 @pytest.mark.parametrize(
