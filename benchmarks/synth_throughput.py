@@ -1,4 +1,5 @@
-"""Synthetic fabric throughput: images per second at 640x640, 1 worker (baseline) vs 2 workers.
+"""Synthetic fabric throughput: images per second at 640x640, 1 worker (baseline) vs 2 workers,
+and frames per second of the moving web (one process), which the camera demo reads from.
 
 Target (issue 2): 1,000 images in under 2 minutes on this 2-core machine.
 Usage: .venv/bin/python -m benchmarks.synth_throughput [--count 1000] [--size 640]
@@ -19,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from loomsight.datasets.synth.dataset import SynthOptions, generate_dataset
+from loomsight.datasets.synth.moving_web import MovingWeb
 
 TARGET_S_PER_1000 = 120.0
 
@@ -52,6 +54,27 @@ def main() -> None:
             f"< {TARGET_S_PER_1000:.0f} s: {verdict}",
         )
     Console().print(table)
+    Console().print(_moving_web_table(frames=50))
+
+
+def _moving_web_table(frames: int) -> Table:
+    table = Table(title="moving web, one process (the demo's synthetic camera)")
+    for column in ("frame px", "frames", "wall s", "frames/s", "ms per frame"):
+        table.add_column(column, justify="right")
+    for width_px, height_px in ((1024, 512), (2048, 256), (4096, 256)):
+        web = MovingWeb(seed=1, width_px=width_px, frame_height_px=height_px)
+        started = time.perf_counter()
+        for _ in web.frames(speed_m_per_min=30.0, fps=10.0, count=frames):
+            pass
+        wall_s = time.perf_counter() - started
+        table.add_row(
+            f"{width_px}x{height_px}",
+            str(frames),
+            f"{wall_s:.1f}",
+            f"{frames / wall_s:.1f}",
+            f"{wall_s / frames * 1000:.0f}",
+        )
+    return table
 
 
 if __name__ == "__main__":
