@@ -14,7 +14,18 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from loomsight import __version__
-from loomsight.commands import dataset_check, dataset_import, dataset_split, dataset_tile, synth
+from loomsight.commands import (
+    dataset_check,
+    dataset_import,
+    dataset_merge,
+    dataset_split,
+    dataset_tile,
+    evaluate,
+    export,
+    models,
+    synth,
+    train,
+)
 from loomsight.errors import LoomsightError
 
 app = typer.Typer(
@@ -33,9 +44,14 @@ dataset_app.command("tile")(dataset_tile.tile_command)
 dataset_app.command("split")(dataset_split.split_command)
 dataset_app.command("check")(dataset_check.check_command)
 dataset_app.command("stats")(dataset_check.stats_command)
+dataset_app.command("merge")(dataset_merge.merge_command)
 dataset_app.add_typer(dataset_import.import_app, name="import")
 
 app.command("synth")(synth.synth_command)
+app.command("train")(train.train_command)
+app.command("export")(export.export_command)
+app.command("evaluate")(evaluate.evaluate_command)
+app.add_typer(models.models_app, name="models")
 
 
 def _show_version(value: bool) -> None:

@@ -7,3 +7,11 @@ class LoomsightError(Exception):
 
 class DatasetError(LoomsightError):
     """A dataset, label file, annotation file or image is missing, unreadable or malformed."""
+
+
+class ModelFileError(LoomsightError):
+    """A model file (ONNX, checkpoint or card) is missing, corrupt or not a detector we can run."""
+
+
+class TrainingError(LoomsightError):
+    """Training or export cannot run as asked (missing dependency, bad arguments, failed check)."""

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.network_guard"]
+
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

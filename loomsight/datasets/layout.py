@@ -137,9 +137,15 @@ def write_data_yaml(root: Path, names: Sequence[str], extra: dict[str, Any] | No
 
 def read_class_names(root: Path) -> list[str]:
     """Class names from ROOT/data.yaml (`names` as a list or an {id: name} mapping)."""
-    path = root / DATA_YAML
-    if not path.is_file():
+    if not (root / DATA_YAML).is_file():
         raise DatasetError(f"{root}: expected {DATA_YAML} with the class names, found none")
+    return class_names_of(root / DATA_YAML)
+
+
+def class_names_of(path: Path) -> list[str]:
+    """Class names from the data yaml file PATH (`names` as a list or an {id: name} mapping)."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: data yaml file does not exist")
     try:
         content = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as error:

@@ -1,0 +1,98 @@
+"""`loomsight evaluate`: score an exported ONNX model as the camera runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import cast
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from loomsight.errors import ModelFileError
+
+
+def resolve_onnx(model: str, weights: Path) -> Path:
+    """An .onnx path as given, or the ONNX file of a registry name."""
+    from loomsight.training.registry import get_model
+
+    if model.endswith(".onnx"):
+        path = Path(model)
+        if not path.is_file():
+            raise ModelFileError(f"{path}: no such ONNX file")
+        return path
+    return get_model(weights, model).onnx_path
+
+
+def evaluate_command(
+    model: str = typer.Option(..., "--model", help="A registry name or an .onnx file."),
+    data: Path = typer.Option(..., "--data", help="data.yaml of the labelled images."),
+    split: str = typer.Option("val", "--split", help="Which split: train, val or test."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the figures as JSON here."),
+    agnostic: bool = typer.Option(
+        False, "--agnostic", help="Score every class as one 'defect' class (other taxonomies)."
+    ),
+    tile: str = typer.Option(
+        "auto", "--tile", help="Tiling of images larger than the model input: auto, on or off."
+    ),
+    weights: Path = typer.Option(Path("weights"), "--weights", help="Model registry folder."),
+    threads: int = typer.Option(2, "--threads", min=1, help="ONNX Runtime threads."),
+) -> None:
+    """Evaluate MODEL on a split through loomsight.inference (the camera's code, not torch).
+
+    Reports mAP50 and mAP50-95 (ultralytics' matching), precision and recall per class at the
+    model's operating threshold, the share of defective images where a defect was found and the
+    share of defect-free images (empty label file) with a false alarm.
+    """
+    from loomsight.inference.detector import DetectorOptions, OnnxDetector
+    from loomsight.inference.tiling import TilingMode
+    from loomsight.training.evaluate import MAP_CONF, evaluate
+
+    if tile not in ("auto", "on", "off"):
+        raise typer.BadParameter(f"expected auto, on or off, got {tile!r}", param_hint="--tile")
+    path = resolve_onnx(model, weights)
+    options = DetectorOptions(conf_threshold=MAP_CONF, tiling=cast(TilingMode, tile))
+    detector = OnnxDetector(path, options, threads=threads)
+    operating_conf = detector.card.conf_threshold if detector.card else 0.25
+    result = evaluate(
+        detector.detect,
+        data,
+        operating_conf,
+        split,
+        agnostic,
+        detector.iou_threshold,
+        model_label=detector.model_version,
+    )
+    table = Table(title=f"{detector.model_version} on {data} ({split}, conf {operating_conf})")
+    for column in ("class", "images", "boxes", "precision", "recall", "mAP50", "mAP50-95"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for score in result.per_class:
+        table.add_row(
+            score.name,
+            str(score.images),
+            str(score.boxes),
+            f"{score.precision:.3f}",
+            f"{score.recall:.3f}",
+            f"{score.map50:.3f}",
+            f"{score.map50_95:.3f}",
+        )
+    table.add_row(
+        "all",
+        str(result.images),
+        "",
+        f"{result.precision:.3f}",
+        f"{result.recall:.3f}",
+        f"{result.map50:.3f}",
+        f"{result.map50_95:.3f}",
+        style="bold",
+    )
+    console = Console()
+    console.print(table)
+    console.print(
+        f"defect found in {result.image_detection_rate:.1%} of defective images; "
+        f"false alarm on {result.image_false_alarm_rate:.1%} of {result.defect_free_images} "
+        "defect-free images"
+    )
+    if json_out is not None:
+        json_out.write_text(json.dumps(result.as_json(), indent=2) + "\n", encoding="utf-8")

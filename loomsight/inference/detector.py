@@ -1,0 +1,246 @@
+"""`OnnxDetector`: a YOLO detector exported to ONNX, run with ONNX Runtime on the camera side.
+
+Loads the ONNX file and its model card (`model.json` in the same folder) or, without a card, the
+metadata ultralytics writes into the file (`names`, `imgsz`); checks that the file is a detector
+we can run and says what is wrong when it is not; warms the session up with a zero tensor; then
+finds defects in BGR or grey frames, tiling frames much larger than the model input.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+from pydantic import BaseModel, ConfigDict, Field
+
+from loomsight.datasets.tiling import TileWindow
+from loomsight.errors import ModelFileError
+from loomsight.inference.decode import OutputFormat, decode, thresholds_by_name
+from loomsight.inference.detections import Detections
+from loomsight.inference.letterbox import Letterbox, as_bgr, to_input_tensor
+from loomsight.inference.model_card import CARD_FILE, ModelCard, read_card
+from loomsight.inference.tiling import TilingMode, frame_tiles, merge_tiles, needs_tiling
+
+logger = logging.getLogger(__name__)
+
+UInt8Array = npt.NDArray[np.uint8]
+Unit = Annotated[float, Field(ge=0, le=1)]
+DEFAULT_CONF, DEFAULT_IOU = 0.25, 0.7
+
+
+class DetectorOptions(BaseModel):
+    """What the detector keeps and how it tiles. None: the model card's value (else the default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    conf_threshold: Unit | dict[str, Unit] | None = None  # by class name: the rest keep the card's
+    iou_threshold: Unit | None = None
+    max_det: int = Field(default=300, ge=1)
+    min_size_px: float = Field(default=0.0, ge=0)  # kept when the longer box side is at least this
+    tiling: TilingMode = "auto"
+    tile_overlap_px: int | None = Field(default=None, ge=0)  # None: a fifth of a tile
+    auto_tile_factor: float = Field(default=1.5, ge=1)  # "auto": tile when a side > input * this
+    max_batch: int = Field(default=16, ge=1)  # most images or tiles per run (dynamic batch only)
+
+
+def _dims(shape: Sequence[Any]) -> str:
+    return "x".join(str(d) if isinstance(d, int) else str(d or "?") for d in shape)
+
+
+def _open_session(path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's own exception types derive from Exception only
+        raise ModelFileError(f"{path}: not a loadable ONNX model ({error})") from None
+
+
+def _literal(metadata: dict[str, str], key: str) -> Any:
+    try:
+        return ast.literal_eval(metadata[key])
+    except (KeyError, ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+
+
+def _metadata_names(metadata: dict[str, str]) -> list[str] | None:
+    """Class names from ultralytics' metadata (`{0: 'hole', ...}`), in class id order."""
+    names = _literal(metadata, "names")
+    if isinstance(names, dict) and sorted(names) == list(range(len(names))):
+        return [str(names[k]) for k in range(len(names))]
+    return [str(name) for name in names] if isinstance(names, list | tuple) and names else None
+
+
+class OnnxDetector:
+    """A loaded, checked and warmed-up ONNX detector. Not thread-safe: one per camera thread."""
+
+    def __init__(
+        self, onnx_path: Path | str, options: DetectorOptions | None = None, threads: int = 2
+    ) -> None:
+        path = Path(onnx_path)
+        if not path.is_file():
+            raise ModelFileError(f"{path}: no such model file (expected an ONNX detector)")
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        self.path, self.options = path, options or DetectorOptions()
+        has_card = (path.parent / CARD_FILE).is_file()
+        self.card: ModelCard | None = read_card(path.parent) if has_card else None
+        self.session = _open_session(path, threads)
+        self.session_runs = 0
+        metadata: dict[str, str] = self.session.get_modelmeta().custom_metadata_map
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
+        self.input_size_hw, self.batch_size = self._check_input(_literal(metadata, "imgsz"))
+        names = self.card.classes if self.card else _metadata_names(metadata)
+        self.output_format, self.names = self._check_output(self._warm_up(), names or None)
+        card = self.card
+        base_conf, base_iou = (
+            (card.conf_threshold, card.iou_threshold) if card else (DEFAULT_CONF, DEFAULT_IOU)
+        )
+        conf, iou = self.options.conf_threshold, self.options.iou_threshold
+        conf_or_base = base_conf if conf is None else conf
+        self.class_thresholds = thresholds_by_name(self.names, conf_or_base, base_conf)
+        self.iou_threshold = base_iou if iou is None else iou
+        self.model_version = self._version()
+        logger.info(
+            "loaded %s: version %s, input %s, %d classes, %s output, batch %s",
+            *(path, self.model_version, self.input_size_hw, len(self.names)),
+            *(self.output_format.value, self.batch_size or "dynamic"),
+        )
+
+    def _fail(self, message: str) -> ModelFileError:
+        return ModelFileError(f"{self.path}: {message}")
+
+    def _check_input(self, imgsz: Any) -> tuple[tuple[int, int], int | None]:
+        inputs = self.session.get_inputs()
+        got = ", ".join(f"{_dims(i.shape)} {i.type.removeprefix('tensor(')[:-1]}" for i in inputs)
+        shape = inputs[0].shape if len(inputs) == 1 else []
+        if len(shape) != 4 or shape[1] != 3 or inputs[0].type != "tensor(float)":
+            raise self._fail(f"model input must be 1x3xHxW float32, got {got}")
+        batch, height, width = (
+            d if isinstance(d, int) and d > 0 else None for d in (shape[0], shape[2], shape[3])
+        )
+        card_hw = tuple(self.card.input_size_hw) if self.card else None
+        if height is not None and width is not None:
+            if card_hw not in (None, (height, width)):
+                raise self._fail(f"model input is {got}, but its card says input_size_hw {card_hw}")
+            return (height, width), batch
+        size_hw = card_hw or imgsz
+        if not (
+            isinstance(size_hw, list | tuple)
+            and len(size_hw) == 2
+            and all(isinstance(side, int) and side > 0 for side in size_hw)
+        ):
+            raise self._fail(
+                f"model input is {got}; its size must come from the model card or the "
+                f"'imgsz' metadata, got {size_hw!r}"
+            )
+        return (size_hw[0], size_hw[1]), batch
+
+    def _warm_up(self) -> tuple[int, ...]:
+        """Run a zero tensor of the input's shape (the first run is slow); the output's shape."""
+        zeros = np.zeros((self.batch_size or 1, 3, *self.input_size_hw), dtype=np.float32)
+        try:
+            output = self.session.run([self.output_name], {self.input_name: zeros})[0]
+        except Exception as error:  # onnxruntime's own exception types derive from Exception only
+            raise self._fail(
+                f"model does not run on a {_dims(zeros.shape)} zero input ({error})"
+            ) from None
+        return tuple(np.shape(output))
+
+    def _check_output(
+        self, shape: tuple[int, ...], names: list[str] | None
+    ) -> tuple[OutputFormat, tuple[str, ...]]:
+        got = _dims(shape)
+        if len(shape) != 3 or (shape[1] < 5 and shape[2] != 6):
+            raise self._fail(
+                f"model output must be Bx(4+classes)xN (raw YOLO) or BxKx6 (with NMS), got {got}"
+            )
+        nms = shape[2] == 6 and not (names and shape[1] == 4 + len(names))
+        if not nms and names and shape[1] != 4 + len(names):
+            source = "card" if self.card else "metadata"
+            raise self._fail(
+                f"model output {got} has {shape[1] - 4} classes, but its {source} names "
+                f"{len(names)}: {names}"
+            )
+        if nms and not names:
+            raise self._fail(
+                f"model output {got} (with NMS) and no class names in card or metadata"
+            )
+        if self.card and self.card.nms_in_model != nms:
+            raise self._fail(
+                f"model card says nms_in_model={self.card.nms_in_model}, but the output is {got}"
+            )
+        names = names or [f"class_{k}" for k in range(shape[1] - 4)]
+        return (OutputFormat.NMS if nms else OutputFormat.RAW), tuple(names)
+
+    def _version(self) -> str:
+        """The card's version (`+int8` for its int8 file), else the file's sha256 prefix."""
+        if self.card:
+            int8 = self.card.int8 is not None and self.card.int8.file == self.path.name
+            return f"{self.card.version}+int8" if int8 else self.card.version
+        with self.path.open("rb") as file:
+            return "sha256:" + hashlib.file_digest(file, "sha256").hexdigest()[:12]
+
+    def _run(self, letterboxed: Sequence[UInt8Array]) -> list[Detections]:
+        """Letterboxed images -> detections in input pixels, several images per run if the batch
+        size is dynamic (zero-padded to a fixed batch size otherwise)."""
+        step = self.batch_size or self.options.max_batch
+        thresholds = (self.class_thresholds, self.iou_threshold, self.options.max_det)
+        found: list[Detections] = []
+        for start in range(0, len(letterboxed), step):
+            chunk = letterboxed[start : start + step]
+            tensor = to_input_tensor(chunk)
+            if self.batch_size and len(chunk) < self.batch_size:
+                tensor = np.pad(tensor, [(0, self.batch_size - len(chunk)), *[(0, 0)] * 3])
+            output = self.session.run([self.output_name], {self.input_name: tensor})[0]
+            self.session_runs += 1
+            output = np.asarray(output[: len(chunk)], dtype=np.float32)
+            found += decode(output, self.output_format, *thresholds)
+        return found
+
+    def detect(self, frame: UInt8Array) -> Detections:
+        """Defects in one frame (HxW grey or HxWx3 BGR uint8), boxes in frame pixels."""
+        return self.detect_batch([frame])[0]
+
+    def detect_batch(self, frames: Sequence[UInt8Array]) -> list[Detections]:
+        """Defects in each frame, boxes in its pixels; the tiles of all frames share the runs."""
+        options, input_hw = self.options, self.input_size_hw
+        images = [as_bgr(frame) for frame in frames]
+        plans: list[list[TileWindow]] = []
+        letterboxed, placements = [], []
+        for image in images:
+            resolution_wh = (image.shape[1], image.shape[0])
+            tiled = needs_tiling(resolution_wh, input_hw, options.tiling, options.auto_tile_factor)
+            whole = [TileWindow(0, 0, *resolution_wh)]
+            plans.append(
+                frame_tiles(resolution_wh, input_hw, options.tile_overlap_px) if tiled else whole
+            )
+            for w in plans[-1]:
+                crop = image[w.y_px : w.y_px + w.height_px, w.x_px : w.x_px + w.width_px]
+                placements.append(Letterbox.fit(crop.shape[:2], input_hw))
+                letterboxed.append(placements[-1].apply(crop))
+        found = iter(
+            Detections(placement.to_source_xyxy(d.xyxy_px), d.confidence, d.class_id)
+            for d, placement in zip(self._run(letterboxed), placements, strict=True)
+        )
+        results = []
+        for image, windows in zip(images, plans, strict=True):
+            per_tile = [next(found) for _ in windows]
+            resolution_wh = (image.shape[1], image.shape[0])
+            detections = (
+                merge_tiles(per_tile, windows, resolution_wh, self.iou_threshold, options.max_det)
+                if len(windows) > 1
+                else per_tile[0]
+            )
+            longer_side_px = detections.size_wh_px.max(axis=1, initial=0.0)
+            results.append(detections.filter(longer_side_px >= options.min_size_px))
+        return results

@@ -1,0 +1,98 @@
+"""The model card: what a registered model is, how it was made and how well it scored.
+
+Written by `loomsight export` beside the ONNX file (`weights/NAME/model.json`), read by the
+detector, the registry and the API. Pydantic only: the camera side reads it without torch.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from loomsight.errors import ModelFileError
+
+CARD_FILE = "model.json"
+CARD_SCHEMA_VERSION = 1
+
+
+class ParityCheck(BaseModel):
+    """Export-time comparison of the ONNX model with the checkpoint on the same images."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    images: int
+    boxes_compared: int
+    max_box_diff_px: float
+    max_score_diff: float
+    tolerance_px: float
+    tolerance_score: float
+
+
+class OnnxFile(BaseModel):
+    """One ONNX file of the model (fp32 or int8) and what it scored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str  # name relative to the card's folder
+    sha256: str
+    size_bytes: int
+    precision: str = "fp32"  # fp32 | int8
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelCard(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = CARD_SCHEMA_VERSION
+    name: str
+    version: str  # unique per export, e.g. "NAME@2026-11-26T08:00:00Z"; events carry it
+    task: str = "detect"
+    classes: list[str]
+    input_size_hw: tuple[int, int]
+    stride: int
+    opset: int
+    nms_in_model: bool = False
+    conf_threshold: float = 0.25  # operating threshold (evaluate reports at it)
+    iou_threshold: float = 0.7
+    created_at: datetime
+    onnx: OnnxFile
+    int8: OnnxFile | None = None
+    parity: ParityCheck | None = None
+    base_model: str | None = None
+    training: dict[str, Any] = Field(default_factory=dict)  # data fingerprint, args, hardware, time
+    augmentations: list[str] = Field(default_factory=list)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    versions: dict[str, str] = Field(default_factory=dict)  # ultralytics, onnx, torch, loomsight
+    notes: str = ""
+
+
+def read_card(folder: Path) -> ModelCard:
+    """The card in FOLDER/model.json; ModelFileError naming the file if missing or malformed."""
+    path = folder / CARD_FILE
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(
+            f"{path}: no model card (expected {CARD_FILE} beside the ONNX file)"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"{path}: not a readable JSON model card ({error})") from None
+    try:
+        return ModelCard.model_validate(content)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ModelFileError(f"{path}: model card field {where}: {first['msg']}") from None
+
+
+def write_card(folder: Path, card: ModelCard) -> Path:
+    path = folder / CARD_FILE
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(card.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    temporary.replace(path)  # a reader never sees half a card
+    return path

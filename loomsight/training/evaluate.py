@@ -1,0 +1,227 @@
+"""Evaluate an exported ONNX model through loomsight.inference, the code the camera runs.
+
+mAP uses ultralytics' own matching (`DetectionValidator.match_predictions`) and `ap_per_class`,
+so the numbers mean what ultralytics' val means. Precision and recall are taken at the model's
+operating threshold (its card's `conf_threshold`), as are the two plant figures: the share of
+defective images where any defect was found, and the share of defect-free images (empty label
+file) with any false alarm.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from loomsight.datasets.data_yaml import label_path, split_images
+from loomsight.datasets.labels import ImageLabels, read_yolo_labels
+from loomsight.datasets.layout import class_names_of, read_image
+from loomsight.errors import DatasetError
+from loomsight.inference.decode import nms_batched
+from loomsight.inference.detections import Detections
+from loomsight.training.offline import load_ultralytics
+
+logger = logging.getLogger(__name__)
+
+MAP_CONF = 0.001  # mAP is taken over the whole precision-recall curve
+AGNOSTIC_NAME = "defect"
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    name: str
+    images: int  # images holding at least one box of the class
+    boxes: int
+    precision: float
+    recall: float
+    map50: float
+    map50_95: float
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    model: str
+    data: str
+    split: str
+    images: int
+    defect_free_images: int
+    conf_threshold: float
+    map50: float
+    map50_95: float
+    precision: float
+    recall: float
+    image_detection_rate: float
+    image_false_alarm_rate: float
+    per_class: list[ClassScore] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        out = {key: value for key, value in self.__dict__.items() if key != "per_class"}
+        out["per_class"] = {
+            score.name: {k: v for k, v in score.__dict__.items() if k != "name"}
+            for score in self.per_class
+        }
+        return out
+
+
+class _Accumulator:
+    """Per-detection correctness at IoU 0.50:0.95 and per-image plant counts."""
+
+    def __init__(self, iouv: Any, match: Callable[..., Any], box_iou: Callable[..., Any]) -> None:
+        self.iouv, self.match, self.box_iou = iouv, match, box_iou
+        self.tp: list[npt.NDArray[np.bool_]] = []
+        self.conf: list[npt.NDArray[np.float32]] = []
+        self.pred_cls: list[npt.NDArray[np.int64]] = []
+        self.target_cls: list[npt.NDArray[np.int64]] = []
+        self.defective = self.found = self.clean = self.false_alarms = 0
+
+    def add(self, labels: ImageLabels, detections: Detections, operating_conf: float) -> None:
+        import torch
+
+        order = np.argsort(-detections.confidence, kind="stable")
+        detections = detections.filter(order)
+        correct = np.zeros((len(detections), len(self.iouv)), dtype=bool)
+        if len(labels) and len(detections):
+            iou = self.box_iou(
+                torch.from_numpy(labels.xyxy_px).float(),
+                torch.from_numpy(detections.xyxy_px).float(),
+            )
+            matcher = SimpleNamespace(iouv=self.iouv)
+            correct = (
+                self.match(
+                    matcher,
+                    torch.from_numpy(detections.class_id),
+                    torch.from_numpy(labels.class_id),
+                    iou,
+                )
+                .cpu()
+                .numpy()
+            )
+        self.tp.append(correct)
+        self.conf.append(detections.confidence)
+        self.pred_cls.append(detections.class_id)
+        self.target_cls.append(labels.class_id)
+        any_found = bool((detections.confidence >= operating_conf).any())
+        if len(labels):
+            self.defective += 1
+            self.found += any_found
+        else:
+            self.clean += 1
+            self.false_alarms += any_found
+
+
+def evaluate(
+    detect: Callable[[npt.NDArray[np.uint8]], Detections],
+    data_yaml: Path,
+    operating_conf: float,
+    split: str = "val",
+    agnostic: bool = False,
+    iou_threshold: float = 0.7,
+    model_label: str = "",
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Evaluation:
+    """Score `detect` (a detector's detect at conf MAP_CONF, tiling as the camera) over SPLIT."""
+    ultralytics = load_ultralytics()
+    import torch
+    from ultralytics.engine.validator import BaseValidator
+    from ultralytics.utils.metrics import ap_per_class, box_iou
+
+    names = [AGNOSTIC_NAME] if agnostic else class_names_of(data_yaml)
+    images = split_images(data_yaml, split)
+    if not images:
+        raise DatasetError(f"{data_yaml}: the {split} split holds no images")
+    logger.debug("evaluating with ultralytics %s", ultralytics.__version__)
+    accumulator = _Accumulator(
+        torch.linspace(0.5, 0.95, 10), BaseValidator.match_predictions, box_iou
+    )
+    for done, image_path in enumerate(images, start=1):
+        image = read_image(image_path)
+        size_wh = (int(image.shape[1]), int(image.shape[0]))
+        label_file = label_path(image_path)
+        labels = (
+            read_yolo_labels(label_file, size_wh)
+            if label_file.is_file()
+            else ImageLabels.empty(size_wh)
+        )
+        detections = detect(image)
+        if agnostic:  # one class: boxes of different classes on one defect become one
+            labels = ImageLabels(labels.xyxy_px, np.zeros(len(labels), np.int64), size_wh)
+            detections = Detections(
+                detections.xyxy_px, detections.confidence, np.zeros(len(detections), np.int64)
+            )
+            detections = nms_batched(detections, iou_threshold, max_det=len(detections))
+        elif len(labels) and int(labels.class_id.max()) >= len(names):
+            raise DatasetError(
+                f"{label_file}: class id {int(labels.class_id.max())} beyond the "
+                f"{len(names)} classes of {data_yaml}"
+            )
+        accumulator.add(labels, detections, operating_conf)
+        if on_progress is not None:
+            on_progress(done, len(images))
+    return _score(
+        accumulator, names, ap_per_class, operating_conf, model_label, data_yaml, split, len(images)
+    )
+
+
+def _score(
+    acc: _Accumulator,
+    names: list[str],
+    ap_per_class: Callable[..., Any],
+    operating_conf: float,
+    model_label: str,
+    data_yaml: Path,
+    split: str,
+    image_count: int,
+) -> Evaluation:
+    tp = np.concatenate(acc.tp) if acc.tp else np.zeros((0, 10), bool)
+    conf = np.concatenate(acc.conf) if acc.conf else np.zeros(0, np.float32)
+    pred_cls = np.concatenate(acc.pred_cls) if acc.pred_cls else np.zeros(0, np.int64)
+    target_cls = np.concatenate(acc.target_cls) if acc.target_cls else np.zeros(0, np.int64)
+    ap_by_class: dict[int, npt.NDArray[np.float64]] = {}
+    if len(target_cls) and len(tp):
+        results = ap_per_class(tp, conf, pred_cls, target_cls, names=dict(enumerate(names)))
+        ap, classes = results[5], results[6]
+        ap_by_class = {int(c): ap[i] for i, c in enumerate(classes)}
+    kept = conf >= operating_conf
+    per_class = []
+    for class_id, name in enumerate(names):
+        targets = int((target_cls == class_id).sum())
+        predicted = kept & (pred_cls == class_id)
+        hits = int(tp[predicted, 0].sum()) if len(tp) else 0
+        ap = ap_by_class.get(class_id, np.zeros(10))
+        per_class.append(
+            ClassScore(
+                name=name,
+                images=sum(int((t == class_id).any()) for t in acc.target_cls),
+                boxes=targets,
+                precision=hits / max(int(predicted.sum()), 1),
+                recall=hits / targets if targets else 0.0,
+                map50=float(ap[0]),
+                map50_95=float(ap.mean()),
+            )
+        )
+    scored = [score for score in per_class if score.boxes]
+    return Evaluation(
+        model=model_label,
+        data=str(data_yaml),
+        split=split,
+        images=image_count,
+        defect_free_images=acc.clean,
+        conf_threshold=operating_conf,
+        map50=_mean([s.map50 for s in scored]),
+        map50_95=_mean([s.map50_95 for s in scored]),
+        precision=_mean([s.precision for s in scored]),
+        recall=_mean([s.recall for s in scored]),
+        image_detection_rate=acc.found / acc.defective if acc.defective else 0.0,
+        image_false_alarm_rate=acc.false_alarms / acc.clean if acc.clean else 0.0,
+        per_class=per_class,
+    )
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else 0.0

@@ -1,0 +1,245 @@
+"""Export a checkpoint to ONNX into the registry, with its card, after a parity check.
+
+Choices (measured in ../shared/ENVIRONMENT.md and benchmarks/):
+- NMS outside the model: `nms=True` fixes conf 0.25 and IoU 0.7 at export time, which rules out
+  per-class thresholds and the low-threshold runs mAP needs; our decode matched ultralytics exactly.
+- Dynamic batch (and spatial) axes: the camera batches the tiles of a wide frame in one run.
+- opset 18, simplified with onnxslim; the input size is the one the checkpoint trained at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from loomsight import __version__
+from loomsight.datasets.layout import read_image
+from loomsight.errors import ModelFileError, TrainingError
+from loomsight.inference.model_card import ModelCard, OnnxFile, ParityCheck, write_card
+from loomsight.training import augment
+from loomsight.training.offline import load_ultralytics
+from loomsight.training.registry import CHECKPOINT_FILE, ONNX_FILE, check_name
+
+logger = logging.getLogger(__name__)
+
+OPSET = 18
+PARITY_TOLERANCE_PX = 2.0
+PARITY_TOLERANCE_SCORE = 0.02
+PARITY_CONF = 0.25
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    checkpoint: Path
+    name: str
+    weights_dir: Path
+    sample_images: Sequence[Path]  # for the parity check
+    imgsz: int | None = None  # default: the checkpoint's training size
+    conf_threshold: float = 0.25
+    metrics: dict[str, Any] | None = None
+    training: dict[str, Any] | None = None
+    notes: str = ""
+    overwrite: bool = False
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_checkpoint(ultralytics: Any, path: Path) -> Any:
+    if not path.is_file():
+        raise ModelFileError(f"{path}: checkpoint does not exist")
+    try:
+        return ultralytics.YOLO(str(path), task="detect")
+    except Exception as error:  # ultralytics raises whatever torch.load raised
+        raise ModelFileError(
+            f"{path}: not a loadable YOLO checkpoint ({type(error).__name__}: {error})"
+        ) from None
+
+
+def export_model(options: ExportOptions) -> ModelCard:
+    """Write weights/NAME/{model.onnx, model.pt, model.json}; TrainingError if parity fails."""
+    folder = options.weights_dir / check_name(options.name)
+    if folder.exists() and not options.overwrite:
+        raise TrainingError(
+            f"{folder}: a model of that name exists; choose another name or --overwrite"
+        )
+    ultralytics = load_ultralytics()
+    import onnx
+
+    model = load_checkpoint(ultralytics, options.checkpoint)
+    train_args = dict(getattr(model.model, "args", {}) or {})
+    imgsz = int(options.imgsz or train_args.get("imgsz") or 640)
+    exported = Path(
+        model.export(
+            format="onnx",
+            imgsz=imgsz,
+            opset=OPSET,
+            simplify=True,
+            dynamic=True,
+            nms=False,
+            batch=1,
+            device="cpu",
+        )
+    )
+    staging = options.weights_dir / f".{options.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    onnx_path = staging / ONNX_FILE
+    created = datetime.now(UTC).replace(microsecond=0)
+    version = f"{options.name}@{created.strftime('%Y%m%dT%H%M%SZ')}"
+    graph = onnx.load(str(exported))
+    _set_metadata(
+        graph,
+        {"loomsight_version": __version__, "model_version": version, "model_name": options.name},
+    )
+    onnx.save(graph, str(onnx_path))
+    shutil.copyfile(options.checkpoint, staging / CHECKPOINT_FILE)
+
+    parity = check_parity(model, onnx_path, options.sample_images, imgsz)
+    names = [str(model.names[i]) for i in range(len(model.names))]
+    card = ModelCard(
+        name=options.name,
+        version=version,
+        classes=names,
+        input_size_hw=(imgsz, imgsz),
+        stride=int(max(model.model.stride)),
+        opset=OPSET,
+        nms_in_model=False,
+        conf_threshold=options.conf_threshold,
+        created_at=created,
+        onnx=OnnxFile(
+            file=ONNX_FILE, sha256=sha256_of(onnx_path), size_bytes=onnx_path.stat().st_size
+        ),
+        parity=parity,
+        base_model=str(train_args.get("model")) if train_args.get("model") else None,
+        training={"args": _jsonable(train_args), **(options.training or {})},
+        augmentations=augment.describe(),
+        metrics=options.metrics or {},
+        versions=_versions(ultralytics, onnx),
+        notes=options.notes,
+    )
+    write_card(staging, card)
+    if folder.exists():
+        shutil.rmtree(folder)
+    staging.replace(folder)
+    logger.info("exported %s to %s", options.checkpoint, folder)
+    return card
+
+
+def check_parity(model: Any, onnx_path: Path, images: Sequence[Path], imgsz: int) -> ParityCheck:
+    """Same boxes from the checkpoint (ultralytics, square letterbox) and our ONNX detector."""
+    from loomsight.inference.detector import DetectorOptions, OnnxDetector
+
+    if not images:
+        raise TrainingError("parity check: no sample images given")
+    options = DetectorOptions(conf_threshold=PARITY_CONF, iou_threshold=0.7, tiling="off")
+    detector = OnnxDetector(onnx_path, options)
+    worst_px, worst_score, compared = 0.0, 0.0, 0
+    for path in images:
+        image = read_image(path)
+        reference = model.predict(
+            image if image.ndim == 3 else np.dstack([image] * 3),
+            imgsz=imgsz,
+            conf=PARITY_CONF,
+            iou=0.7,
+            rect=False,
+            verbose=False,
+            device="cpu",
+        )[0]
+        ref_xyxy = reference.boxes.xyxy.cpu().numpy()
+        ref_conf = reference.boxes.conf.cpu().numpy()
+        ref_cls = reference.boxes.cls.cpu().numpy().astype(int)
+        ours = detector.detect(image)
+        diff_px, diff_score, count = _match(
+            ref_xyxy, ref_conf, ref_cls, ours.xyxy_px, ours.confidence, ours.class_id
+        )
+        worst_px, worst_score, compared = (
+            max(worst_px, diff_px),
+            max(worst_score, diff_score),
+            compared + count,
+        )
+    parity = ParityCheck(
+        images=len(images),
+        boxes_compared=compared,
+        max_box_diff_px=round(worst_px, 4),
+        max_score_diff=round(worst_score, 5),
+        tolerance_px=PARITY_TOLERANCE_PX,
+        tolerance_score=PARITY_TOLERANCE_SCORE,
+    )
+    if worst_px > PARITY_TOLERANCE_PX or worst_score > PARITY_TOLERANCE_SCORE:
+        raise TrainingError(f"parity check failed: ONNX and checkpoint differ ({parity})")
+    return parity
+
+
+def _match(
+    ref_xyxy: npt.NDArray[Any],
+    ref_conf: npt.NDArray[Any],
+    ref_cls: npt.NDArray[Any],
+    xyxy: npt.NDArray[Any],
+    conf: npt.NDArray[Any],
+    cls: npt.NDArray[Any],
+) -> tuple[float, float, int]:
+    """Worst box and score difference over boxes matched one to one (same class, nearest box).
+
+    A box near the threshold may be kept by one and not the other: it counts as a difference of its
+    score above the threshold, never as a silent pass."""
+    worst_px, worst_score, used = 0.0, 0.0, set()
+    for box, score, class_id in zip(ref_xyxy, ref_conf, ref_cls, strict=True):
+        candidates = [i for i in range(len(xyxy)) if cls[i] == class_id and i not in used]
+        if not candidates:
+            worst_score = max(worst_score, float(score) - PARITY_CONF)
+            continue
+        best = min(candidates, key=lambda i: float(np.abs(xyxy[i] - box).max()))
+        used.add(best)
+        worst_px = max(worst_px, float(np.abs(xyxy[best] - box).max()))
+        worst_score = max(worst_score, abs(float(conf[best]) - float(score)))
+    for i in set(range(len(xyxy))) - used:
+        worst_score = max(worst_score, float(conf[i]) - PARITY_CONF)
+    return worst_px, worst_score, len(used)
+
+
+def _set_metadata(graph: Any, values: dict[str, str]) -> None:
+    existing = {prop.key: prop for prop in graph.metadata_props}
+    for key, value in values.items():
+        if key in existing:
+            existing[key].value = value
+        else:
+            prop = graph.metadata_props.add()
+            prop.key, prop.value = key, value
+
+
+def _versions(ultralytics: Any, onnx: Any) -> dict[str, str]:
+    import onnxruntime
+    import torch
+
+    return {
+        "loomsight": __version__,
+        "ultralytics": ultralytics.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "torch": torch.__version__,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)

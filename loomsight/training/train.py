@@ -1,0 +1,172 @@
+"""Fine-tune a YOLO detector with ultralytics, offline, reproducibly, with our own run summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loomsight.datasets.check import check_label_text
+from loomsight.datasets.data_yaml import label_path, split_images
+from loomsight.datasets.layout import class_names_of
+from loomsight.errors import DatasetError, TrainingError
+from loomsight.training import augment
+from loomsight.training.offline import load_ultralytics
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_FILE = "loomsight_summary.json"
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    data_yaml: Path
+    model: str  # an architecture yaml (yolo26n.yaml) or a .pt checkpoint path
+    run_dir: Path  # runs/<name>: ultralytics results and our summary
+    epochs: int = 50
+    imgsz: int = 416
+    batch: int = 16
+    device: str = "cpu"
+    workers: int = 0
+    seed: int = 0
+    patience: int = 50
+    cache: bool = False
+    resume: bool = False
+    time_h: float | None = None  # stop after this many hours (overrides epochs)
+    extra: dict[str, Any] = field(default_factory=dict)  # further ultralytics train arguments
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    epochs_done: int
+    duration_s: float
+    metrics: dict[str, float]
+
+
+def check_data_yaml(path: Path) -> list[str]:
+    """Class names of a training data.yaml; DatasetError if a split is missing or empty, or a label
+    file is malformed or names a class the yaml does not have."""
+    names = class_names_of(path)
+    for split in ("train", "val"):
+        images = split_images(path, split)
+        if not images:
+            raise DatasetError(f"{path}: the {split} split holds no images")
+        for image in images:
+            label = label_path(image)
+            if label.is_file():
+                problems = check_label_text(label.read_text(encoding="utf-8"), label, len(names))
+                if problems:
+                    first = problems[0]
+                    raise DatasetError(f"{first.path}: {first.kind.value}: {first.detail}")
+    return names
+
+
+def train(
+    options: TrainOptions, on_epoch: Callable[[int, int, dict[str, float]], None] | None = None
+) -> TrainResult:
+    """Train; `on_epoch(epoch, epochs, metrics)` after each epoch. Ctrl-C stops after a checkpoint
+    is written: run again with resume=True to go on."""
+    check_data_yaml(options.data_yaml)
+    ultralytics = load_ultralytics()
+    if options.model.endswith(".pt") and not Path(options.model).is_file():
+        raise TrainingError(f"{options.model}: checkpoint does not exist")
+    started = time.monotonic()
+    if options.resume:
+        last = options.run_dir / "weights" / "last.pt"
+        if not last.is_file():
+            raise TrainingError(f"{last}: nothing to resume (no last.pt in the run folder)")
+        model = ultralytics.YOLO(str(last))
+    else:
+        model = _load_model(ultralytics, options.model)
+    if on_epoch is not None:
+
+        def report(trainer: Any) -> None:  # ultralytics calls it again after the final validation
+            epoch, epochs = int(trainer.epoch) + 1, int(trainer.epochs)
+            if epoch <= epochs:
+                metrics = {k: float(v) for k, v in (trainer.metrics or {}).items()}
+                on_epoch(epoch, epochs, metrics)
+
+        model.add_callback("on_fit_epoch_end", report)
+    arguments = _train_arguments(options)
+    try:
+        model.train(**arguments)
+    except FileNotFoundError as error:
+        raise DatasetError(f"{options.data_yaml}: {error}") from None
+    trainer = model.trainer
+    weights = Path(trainer.save_dir) / "weights"
+    result = TrainResult(
+        run_dir=Path(trainer.save_dir),
+        best_checkpoint=weights / "best.pt",
+        last_checkpoint=weights / "last.pt",
+        epochs_done=int(trainer.epoch) + 1,
+        duration_s=time.monotonic() - started,
+        metrics={k: float(v) for k, v in (trainer.metrics or {}).items()},
+    )
+    _write_summary(options, result, arguments)
+    return result
+
+
+def _load_model(ultralytics: Any, model: str) -> Any:
+    try:
+        return ultralytics.YOLO(model)
+    except FileNotFoundError:
+        raise TrainingError(f"{model}: no such architecture or checkpoint") from None
+    except Exception as error:  # ultralytics raises bare errors on corrupt checkpoints
+        raise TrainingError(f"{model}: cannot load as a YOLO model ({error})") from None
+
+
+def _train_arguments(options: TrainOptions) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "data": str(options.data_yaml),
+        "epochs": options.epochs,
+        "imgsz": options.imgsz,
+        "batch": options.batch,
+        "device": options.device,
+        "workers": options.workers,
+        "seed": options.seed,
+        "deterministic": True,
+        "patience": options.patience,
+        "cache": options.cache,
+        "project": str(options.run_dir.parent.resolve()),
+        "name": options.run_dir.name,
+        "exist_ok": True,
+        "pretrained": False,  # no downloads: weights come only from a checkpoint of ours
+        "amp": False,  # the AMP check downloads weights
+        "plots": False,
+        "verbose": False,
+        "augmentations": augment.photometric_transforms(),
+        **augment.GEOMETRIC,
+    }
+    if options.time_h is not None:
+        arguments["time"] = options.time_h
+    if options.resume:
+        arguments["resume"] = True
+    arguments.update(options.extra)
+    return arguments
+
+
+def _write_summary(options: TrainOptions, result: TrainResult, arguments: dict[str, Any]) -> None:
+    printable = {k: v for k, v in arguments.items() if k != "augmentations"}
+    summary = {
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
+        "arguments": printable,
+        "augmentations": augment.describe(),
+        "epochs_done": result.epochs_done,
+        "duration_s": round(result.duration_s, 1),
+        "metrics": result.metrics,
+        "hardware": {
+            "machine": platform.machine(),
+            "processor": platform.processor(),
+            "device": options.device,
+        },
+        "best_checkpoint": str(result.best_checkpoint),
+    }
+    (result.run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")

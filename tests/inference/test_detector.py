@@ -1,0 +1,238 @@
+"""OnnxDetector on real exported models: loading, model card, options, frames, bad files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from loomsight.datasets.synth.defects import FABRIC_CLASSES
+from loomsight.errors import ModelFileError
+from loomsight.inference.decode import OutputFormat
+from loomsight.inference.detections import Detections
+from loomsight.inference.detector import DetectorOptions, OnnxDetector
+from loomsight.inference.model_card import ModelCard, OnnxFile, write_card
+from tests.inference.conftest import ExportedModels, fabric_images, write_tiny_onnx
+
+LOW_CONF = DetectorOptions(conf_threshold=0.1, tiling="off")
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[np.ndarray]:
+    return fabric_images(6)
+
+
+def card_for(folder: Path, onnx_file: str = "model.onnx", **fields: object) -> ModelCard:
+    values: dict[str, object] = {
+        "name": "fabric",
+        "version": "fabric@2026-11-26T08:00:00Z",
+        "classes": list(FABRIC_CLASSES),
+        "input_size_hw": (160, 160),
+        "stride": 32,
+        "opset": 18,
+        "created_at": datetime(2026, 11, 26, tzinfo=UTC),
+        "onnx": OnnxFile(file=onnx_file, sha256="0" * 64, size_bytes=1),
+        **fields,
+    }
+    card = ModelCard.model_validate(values)
+    write_card(folder, card)
+    return card
+
+
+def test_loads_what_the_metadata_says(exported: ExportedModels) -> None:
+    static = OnnxDetector(exported.static, threads=1)
+    assert static.names == FABRIC_CLASSES
+    assert static.input_size_hw == (160, 160) and static.batch_size == 1
+    assert static.output_format is OutputFormat.RAW
+    assert static.model_version.startswith("sha256:") and len(static.model_version) == 19
+    assert static.class_thresholds.tolist() == pytest.approx([0.25] * 8)
+    assert static.iou_threshold == 0.7
+    dynamic = OnnxDetector(exported.dynamic)
+    assert dynamic.batch_size is None and dynamic.input_size_hw == (160, 160)
+    assert dynamic.model_version != static.model_version
+    assert OnnxDetector(exported.nms).output_format is OutputFormat.NMS
+
+
+def test_the_model_card_names_version_and_thresholds(
+    exported: ExportedModels, tmp_path: Path
+) -> None:
+    shutil.copyfile(exported.static, tmp_path / "model.onnx")
+    shutil.copyfile(exported.static, tmp_path / "model.int8.onnx")
+    int8 = OnnxFile(file="model.int8.onnx", sha256="0" * 64, size_bytes=1, precision="int8")
+    card = card_for(tmp_path, conf_threshold=0.3, iou_threshold=0.5, int8=int8)
+    detector = OnnxDetector(tmp_path / "model.onnx")
+    assert detector.model_version == card.version
+    assert detector.class_thresholds.tolist() == pytest.approx([0.3] * 8)
+    assert detector.iou_threshold == 0.5
+    by_name = OnnxDetector(
+        tmp_path / "model.int8.onnx", DetectorOptions(conf_threshold={"knot": 0.9})
+    )
+    assert by_name.model_version == card.version + "+int8"
+    assert by_name.class_thresholds.tolist() == pytest.approx([0.3] * 5 + [0.9, 0.3, 0.3])
+
+
+def test_batch_grey_and_options(exported: ExportedModels, frames: list[np.ndarray]) -> None:
+    static = OnnxDetector(exported.static, LOW_CONF)
+    dynamic = OnnxDetector(exported.dynamic, LOW_CONF)
+    one_by_one = [static.detect(frame) for frame in frames]
+    assert sum(len(found) for found in one_by_one) > 0
+    runs = dynamic.session_runs
+    for ours, batched in zip(one_by_one, dynamic.detect_batch(frames), strict=True):
+        np.testing.assert_allclose(batched.xyxy_px, ours.xyxy_px, atol=1e-2)
+        np.testing.assert_allclose(batched.confidence, ours.confidence, atol=1e-4)
+    assert dynamic.session_runs == runs + 1  # six frames, one run
+    colour = np.ascontiguousarray(frames[0][..., :3] if frames[0].ndim == 3 else frames[0])
+    grey = colour if colour.ndim == 2 else colour[..., 1]
+    grey_found = static.detect(grey)
+    np.testing.assert_array_equal(grey_found.xyxy_px, static.detect(np.dstack([grey] * 3)).xyxy_px)
+
+    big = 40.0
+    sized = OnnxDetector(exported.static, LOW_CONF.model_copy(update={"min_size_px": big}))
+    for frame, everything in zip(frames, one_by_one, strict=True):
+        kept = sized.detect(frame)
+        assert (kept.size_wh_px.max(axis=1) >= big).all()
+        assert len(kept) == int((everything.size_wh_px.max(axis=1) >= big).sum())
+    capped = OnnxDetector(exported.static, LOW_CONF.model_copy(update={"max_det": 3}))
+    assert max(len(capped.detect(frame)) for frame in frames) == 3
+    stains = OnnxDetector(exported.static, DetectorOptions(conf_threshold={"stain": 0.1}))
+    found = Detections.merge(stains.detect_batch(frames))
+    assert ((found.class_id == 1) | (found.confidence > 0.25)).all()
+    assert ((found.class_id == 1) & (found.confidence <= 0.25)).any()  # stains from 0.1 up
+
+
+def write_text(path: Path) -> Path:
+    path.write_text("not a model\n", encoding="utf-8")
+    return path
+
+
+BadFile = Callable[[Path], Path]
+NAMES = {"names": "{0: 'hole', 1: 'stain'}", "imgsz": "[160, 160]"}
+
+
+@pytest.mark.parametrize(
+    ("make", "fragments"),
+    [
+        (lambda d: d / "missing.onnx", ["missing.onnx: no such model file"]),
+        (lambda d: write_text(d / "model.onnx"), ["not a loadable ONNX model", "Protobuf"]),
+        (
+            lambda d: write_tiny_onnx(d / "m.onnx", [1, 10]),
+            ["model input must be 1x3xHxW float32, got 1x10 float"],
+        ),
+        (
+            lambda d: write_tiny_onnx(d / "m.onnx", [1, 1, 160, 160]),
+            ["model input must be 1x3xHxW float32, got 1x1x160x160 float"],
+        ),
+        (
+            lambda d: write_tiny_onnx(d / "m.onnx", [1, 3, 160, 160], input_type="uint8"),
+            ["model input must be 1x3xHxW float32, got 1x3x160x160 uint8"],
+        ),
+        (
+            lambda d: write_tiny_onnx(d / "m.onnx", [1, 3, 160, 160]),
+            ["model output must be Bx(4+classes)xN", "got 1x3x160x160"],
+        ),
+        (
+            lambda d: write_tiny_onnx(d / "m.onnx", [1, 3, 160, 160], "reduce"),
+            ["model output must be Bx(4+classes)xN (raw YOLO) or BxKx6", "got 1x3x160"],
+        ),
+        (
+            lambda d: write_tiny_onnx(d / "m.onnx", ["batch", 3, "h", "w"], "reduce"),
+            ["size must come from the model card or the 'imgsz' metadata, got None"],
+        ),
+        (
+            lambda d: write_tiny_onnx(
+                d / "m.onnx", [1, 3, 160, 160], "constant", np.zeros((1, 9, 30), np.float32), NAMES
+            ),
+            ["output 1x9x30 has 5 classes, but its metadata names 2"],
+        ),
+        (
+            lambda d: write_tiny_onnx(
+                d / "m.onnx", [1, 3, 160, 160], "constant", np.zeros((1, 300, 6), np.float32)
+            ),
+            ["output 1x300x6 (with NMS) and no class names"],
+        ),
+    ],
+)
+def test_refuses_a_file_that_is_not_a_detector(
+    tmp_path: Path, make: BadFile, fragments: list[str]
+) -> None:
+    path = make(tmp_path)
+    with pytest.raises(ModelFileError) as caught:
+        OnnxDetector(path)
+    for fragment in [str(path), *fragments]:
+        assert fragment in str(caught.value)
+
+
+def test_refuses_a_card_that_does_not_fit(exported: ExportedModels, tmp_path: Path) -> None:
+    shutil.copyfile(exported.static, tmp_path / "model.onnx")
+    card_for(tmp_path, classes=["hole", "stain", "knot"])
+    with pytest.raises(ModelFileError, match="has 8 classes, but its card names 3"):
+        OnnxDetector(tmp_path / "model.onnx")
+    card_for(tmp_path, input_size_hw=(320, 320))
+    with pytest.raises(ModelFileError, match=r"card says input_size_hw \(320, 320\)"):
+        OnnxDetector(tmp_path / "model.onnx")
+    card_for(tmp_path, nms_in_model=True)
+    with pytest.raises(ModelFileError, match="nms_in_model=True, but the output is 1x12x525"):
+        OnnxDetector(tmp_path / "model.onnx")
+    (tmp_path / "model.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ModelFileError, match="not a readable JSON model card"):
+        OnnxDetector(tmp_path / "model.onnx")
+
+
+@pytest.mark.parametrize(
+    ("frame", "fragment"),
+    [
+        (None, "got NoneType"),
+        (np.zeros((100, 100, 3), np.float32), "got dtype float32"),
+        (np.zeros((0, 100, 3), np.uint8), "got shape (0, 100, 3)"),
+        (np.zeros((100, 100, 4), np.uint8), "got shape (100, 100, 4)"),
+    ],
+)
+def test_refuses_a_corrupt_frame(exported: ExportedModels, frame: object, fragment: str) -> None:
+    detector = OnnxDetector(exported.static)
+    with pytest.raises(ValueError, match="HxW \\(grey\\) or HxWx3 \\(BGR\\) uint8") as caught:
+        detector.detect(frame)  # type: ignore[arg-type]
+    assert fragment in str(caught.value)
+    assert len(detector.detect(np.zeros((50, 70), np.uint8))) >= 0  # and it keeps working
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"conf_threshold": 1.5}, "less than or equal to 1"),
+        ({"conf_threshold": {"hole": -0.1}}, "greater than or equal to 0"),
+        ({"iou_threshold": 2}, "less than or equal to 1"),
+        ({"max_det": 0}, "greater than or equal to 1"),
+        ({"tiling": "sometimes"}, "'off', 'on' or 'auto'"),
+        ({"tile_size": 640}, "Extra inputs are not permitted"),
+    ],
+)
+def test_refuses_bad_options(options: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        DetectorOptions.model_validate(options)
+    assert fragment in str(caught.value)
+
+
+def test_refuses_unknown_class_names_and_bad_threads(exported: ExportedModels) -> None:
+    with pytest.raises(ValueError, match=r"unknown classes \['slab'\]; the model's classes"):
+        OnnxDetector(exported.static, DetectorOptions(conf_threshold={"slab": 0.5}))
+    with pytest.raises(ValueError, match="threads must be at least 1, got 0"):
+        OnnxDetector(exported.static, threads=0)
+
+
+def test_importing_inference_pulls_neither_torch_nor_ultralytics() -> None:
+    modules = ["detector", "decode", "detections", "letterbox", "tiling", "model_card"]
+    code = (
+        "import sys\n"
+        + "".join(f"import loomsight.inference.{name}\n" for name in modules)
+        + "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'ultralytics'))\n"
+        + "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,101 @@
+"""Our detector against ultralytics' own predict on the same ONNX file: same boxes and scores.
+
+ultralytics (8.4) predicts a fixed-size ONNX model with a square letterbox to the exported imgsz
+(`LetterBox(auto=False)`: rect letterboxing is only for .pt and dynamic models), RGB 0..1 input,
+`non_max_suppression` (best class per anchor, conf > threshold, class-aware NMS, max_det), and
+`scale_boxes` back to the frame. We must give the same boxes within 1 px, same classes and scores
+within 1e-3, on frames of many sizes and aspect ratios, grey and colour.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+from loomsight.inference.decode import decode_raw
+from loomsight.inference.detections import Detections
+from loomsight.inference.detector import DetectorOptions, OnnxDetector
+from loomsight.inference.letterbox import as_bgr
+from tests.inference.conftest import ExportedModels, fabric_images
+
+CONF, IOU, MAX_DET = 0.1, 0.7, 300
+BOX_TOLERANCE_PX, SCORE_TOLERANCE = 1.0, 1e-3
+
+
+def compare(ours: Detections, theirs: Detections) -> tuple[int, float, float]:
+    """Match each of our boxes to one of theirs (same class, nearest box); the number compared
+    and the largest box and score differences. Fails on a box without a match."""
+    assert len(ours) == len(theirs), f"{len(ours)} boxes, ultralytics {len(theirs)}"
+    unused = np.ones(len(theirs), bool)
+    box_diff = score_diff = 0.0
+    for box, score, class_id in zip(ours.xyxy_px, ours.confidence, ours.class_id, strict=True):
+        distance = np.abs(theirs.xyxy_px - box).max(axis=1) + np.abs(theirs.confidence - score)
+        distance[~unused | (theirs.class_id != class_id)] = np.inf
+        match = int(distance.argmin())
+        assert np.isfinite(distance[match]), f"no class {class_id} box left for {box}"
+        unused[match] = False
+        box_diff = max(box_diff, float(np.abs(theirs.xyxy_px[match] - box).max()))
+        score_diff = max(score_diff, abs(float(theirs.confidence[match] - score)))
+    return len(ours), box_diff, score_diff
+
+
+def ultralytics_predict(
+    ultralytics: ModuleType, onnx_path: Path, frames: list[np.ndarray[Any, Any]]
+) -> list[Detections]:
+    model = ultralytics.YOLO(str(onnx_path), task="detect")
+    results = model.predict(
+        [as_bgr(frame) for frame in frames], conf=CONF, iou=IOU, max_det=MAX_DET, verbose=False
+    )
+    return [
+        Detections(r.boxes.xyxy.numpy(), r.boxes.conf.numpy(), r.boxes.cls.numpy().astype(int))
+        for r in results
+    ]
+
+
+@pytest.mark.parametrize("model", ["static", "nms"])
+def test_same_detections_as_ultralytics_predict(
+    exported: ExportedModels,
+    ultralytics_offline: ModuleType,
+    model: str,
+    record_property: Any,
+) -> None:
+    onnx_path = getattr(exported, model)
+    frames = fabric_images(20)
+    assert {frame.ndim for frame in frames} == {2, 3}  # grey and colour cameras
+    options = DetectorOptions(conf_threshold=CONF, iou_threshold=IOU, max_det=MAX_DET, tiling="off")
+    ours = OnnxDetector(onnx_path, options).detect_batch(frames)
+    theirs = ultralytics_predict(ultralytics_offline, onnx_path, frames)
+    compared = [compare(a, b) for a, b in zip(ours, theirs, strict=True)]
+    boxes = sum(count for count, _, _ in compared)
+    box_diff = max(diff for _, diff, _ in compared)
+    score_diff = max(diff for _, _, diff in compared)
+    record_property("parity", f"{model}: {boxes} boxes, max {box_diff} px, {score_diff} score")
+    assert boxes > 20 * 10
+    assert box_diff <= BOX_TOLERANCE_PX and score_diff <= SCORE_TOLERANCE
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_decode_matches_ultralytics_non_max_suppression(
+    ultralytics_offline: ModuleType, seed: int
+) -> None:
+    import torch
+    from ultralytics.utils.nms import non_max_suppression
+
+    rng = np.random.default_rng(seed)
+    anchors, class_count = 2000, 8
+    output = np.empty((2, 4 + class_count, anchors), np.float32)
+    output[:, :2] = rng.uniform(0, 640, (2, 2, anchors))  # centres
+    output[:, 2:4] = rng.uniform(4, 200, (2, 2, anchors))  # sizes
+    output[:, 4:] = rng.uniform(0, 1, (2, class_count, anchors)) ** 4  # mostly low scores
+    ours = decode_raw(output, 0.25, 0.6, max_det=100)
+    theirs = non_max_suppression(torch.from_numpy(output), 0.25, 0.6, max_det=100)
+    for found, expected in zip(ours, theirs, strict=True):
+        expected = expected.numpy()
+        assert len(found) > 50
+        np.testing.assert_allclose(found.xyxy_px, expected[:, :4], atol=1e-4)
+        np.testing.assert_allclose(found.confidence, expected[:, 4])
+        np.testing.assert_array_equal(found.class_id, expected[:, 5])

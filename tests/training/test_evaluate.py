@@ -1,0 +1,101 @@
+"""Evaluation figures on known answers: a perfect detector, a blind one, a nervous one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from loomsight.datasets.data_yaml import label_path, split_images
+from loomsight.datasets.labels import read_yolo_labels
+from loomsight.datasets.synth.dataset import SynthOptions, generate_dataset
+from loomsight.inference.detections import Detections
+from loomsight.training.evaluate import evaluate
+
+pytestmark = pytest.mark.slow  # imports torch and ultralytics
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("eval")
+    generate_dataset(
+        SynthOptions(count=12, seed=9, size_wh=(128, 128), defect_free_share=0.3), root
+    )
+    return root / "data.yaml"
+
+
+def _truth(data: Path) -> dict[int, Detections]:
+    """Ground truth of each image, keyed by its pixel sum (the detector sees only the image)."""
+    truth = {}
+    for image_path in split_images(data, "val"):
+        import cv2
+
+        image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
+        labels = read_yolo_labels(label_path(image_path), (128, 128))
+        truth[int(image.sum())] = Detections(
+            labels.xyxy_px.astype(np.float32),
+            np.full(len(labels), 0.9, np.float32),
+            labels.class_id,
+        )
+    return truth
+
+
+def test_a_perfect_detector_scores_one(data: Path) -> None:
+    truth = _truth(data)
+    result = evaluate(lambda image: truth[int(image.sum())], data, operating_conf=0.25)
+    assert result.images == 12 and result.defect_free_images >= 1
+    assert result.map50 == pytest.approx(1.0, abs=0.01)
+    assert result.map50_95 == pytest.approx(1.0, abs=0.01)
+    assert result.precision == result.recall == 1.0
+    assert result.image_detection_rate == 1.0 and result.image_false_alarm_rate == 0.0
+    keys = set(result.as_json())
+    assert {
+        "map50",
+        "map50_95",
+        "precision",
+        "recall",
+        "per_class",
+        "image_detection_rate",
+        "image_false_alarm_rate",
+        "images",
+        "model",
+    } <= keys
+
+
+def test_a_blind_detector_scores_zero(data: Path) -> None:
+    result = evaluate(lambda image: Detections.empty(), data, operating_conf=0.25)
+    assert result.map50 == 0.0 and result.recall == 0.0
+    assert result.image_detection_rate == 0.0 and result.image_false_alarm_rate == 0.0
+
+
+def test_boxes_on_clean_cloth_are_false_alarms_and_shifted_boxes_miss(data: Path) -> None:
+    truth = _truth(data)
+
+    def nervous(image: npt.NDArray[np.uint8]) -> Detections:
+        found = truth[int(image.sum())]
+        if len(found) == 0:  # a clean image: something is always "found"
+            return Detections(
+                np.array([[10, 10, 30, 30]], np.float32), np.array([0.5], np.float32), np.array([1])
+            )
+        shifted = found.xyxy_px + np.float32(40)  # every box far from its defect
+        return Detections(shifted, found.confidence, found.class_id)
+
+    result = evaluate(nervous, data, operating_conf=0.25)
+    assert result.image_false_alarm_rate == 1.0
+    assert result.image_detection_rate == 1.0  # something was flagged on each defective image
+    assert result.map50 < 0.2 and result.precision < 0.2
+
+
+def test_agnostic_scoring_ignores_the_class(data: Path) -> None:
+    truth = _truth(data)
+
+    def wrong_class(image: npt.NDArray[np.uint8]) -> Detections:
+        found = truth[int(image.sum())]
+        return Detections(found.xyxy_px, found.confidence, (found.class_id + 1) % 8)
+
+    assert evaluate(wrong_class, data, operating_conf=0.25).map50 < 0.2
+    agnostic = evaluate(wrong_class, data, operating_conf=0.25, agnostic=True)
+    assert agnostic.map50 == pytest.approx(1.0, abs=0.01)
+    assert [score.name for score in agnostic.per_class] == ["defect"]

@@ -1,0 +1,149 @@
+"""Train one epoch, export with the parity check, register: offline, end to end, real files."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from loomsight.datasets.synth.dataset import SynthOptions, generate_dataset
+from loomsight.errors import DatasetError
+from loomsight.inference.model_card import read_card
+from loomsight.training.export import ExportOptions, export_model
+from loomsight.training.registry import get_model, promote
+from loomsight.training.train import TrainOptions, check_data_yaml, train
+from tests.conftest import RunCli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tiny")
+    generate_dataset(
+        SynthOptions(count=10, seed=5, size_wh=(160, 160), defect_free_share=0.2), root
+    )
+    return root / "data.yaml"
+
+
+def test_train_export_register_with_the_network_cut_off(
+    tiny_data: Path,
+    tmp_path: Path,
+    no_network: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    run_cli: RunCli,
+) -> None:
+    monkeypatch.setenv("LOOMSIGHT_HOME", str(tmp_path / "home"))
+    epochs_seen: list[int] = []
+    result = train(
+        TrainOptions(
+            data_yaml=tiny_data,
+            model="yolov8n.yaml",
+            run_dir=tmp_path / "runs" / "t",
+            epochs=1,
+            imgsz=160,
+            batch=8,
+        ),
+        on_epoch=lambda epoch, total, metrics: epochs_seen.append(epoch),
+    )
+    assert epochs_seen == [1]
+    assert result.best_checkpoint.is_file()
+    summary = json.loads((result.run_dir / "loomsight_summary.json").read_text())
+    assert summary["epochs_done"] == 1 and summary["arguments"]["pretrained"] is False
+
+    samples = sorted((tiny_data.parent / "images").glob("*.jpg"))[:4]
+    weights = tmp_path / "weights"
+    card = export_model(
+        ExportOptions(
+            checkpoint=result.best_checkpoint,
+            name="tiny",
+            weights_dir=weights,
+            sample_images=samples,
+        )
+    )
+    assert card.classes[:2] == ["hole", "stain"] and len(card.classes) == 8
+    assert card.input_size_hw == (160, 160) and card.nms_in_model is False
+    assert card.parity is not None and card.parity.images == 4
+    assert card.parity.max_box_diff_px <= card.parity.tolerance_px
+    assert read_card(weights / "tiny") == card
+    assert (weights / "tiny" / "model.pt").is_file()
+    promote(weights, "tiny")
+    assert get_model(weights).card.version == card.version
+    assert no_network == []
+
+    # Evaluate the exported ONNX model through loomsight.inference, as the camera runs it.
+    report = tmp_path / "eval.json"
+    run_cli(
+        "evaluate",
+        "--model",
+        "tiny",
+        "--weights",
+        str(weights),
+        "--data",
+        str(tiny_data),
+        "--json",
+        str(report),
+        check=True,
+    )
+    figures = json.loads(report.read_text())
+    assert figures["images"] == 10 and figures["model"] == card.version
+    assert set(figures["per_class"]) == set(card.classes)
+    for key in (
+        "map50",
+        "map50_95",
+        "precision",
+        "recall",
+        "image_detection_rate",
+        "image_false_alarm_rate",
+    ):
+        assert 0.0 <= figures[key] <= 1.0
+
+
+def test_training_data_errors_name_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.yaml"
+    with pytest.raises(DatasetError, match="does not exist"):
+        check_data_yaml(missing)
+    root = tmp_path / "d"
+    generate_dataset(SynthOptions(count=2, size_wh=(64, 64), defect_free_share=0.0), root)
+    label = sorted((root / "labels").glob("*.txt"))[0]
+    good = label.read_text()
+    label.write_text("9 0.5 0.5 0.1 0.1\n")
+    with pytest.raises(DatasetError, match=re.escape(f"{label}: unknown_class")):
+        check_data_yaml(root / "data.yaml")
+    label.write_text(good)
+    content = yaml.safe_load((root / "data.yaml").read_text())
+    content["val"] = "nothing/here"
+    (root / "data.yaml").write_text(yaml.safe_dump(content))
+    with pytest.raises(DatasetError, match=r"val points to .*nothing/here, which does not exist"):
+        check_data_yaml(root / "data.yaml")
+
+
+def test_cli_refuses_bad_input_clearly(run_cli: RunCli, tmp_path: Path) -> None:
+    bad_data = run_cli("train", "--data", str(tmp_path / "none.yaml"), "--model", "yolov8n.yaml")
+    assert (
+        bad_data.returncode == 2 and "none.yaml: data yaml file does not exist" in bad_data.stderr
+    )
+    corrupt = tmp_path / "broken.pt"
+    corrupt.write_bytes(b"not a checkpoint at all")
+    (tmp_path / "samples").mkdir()
+    sample = sorted((Path(__file__).parents[2] / "docs" / "images").glob("*.png"))[0]
+    (tmp_path / "samples" / "a.png").write_bytes(sample.read_bytes())
+    exported = run_cli(
+        "export",
+        str(corrupt),
+        "--name",
+        "x",
+        "--samples",
+        str(tmp_path / "samples"),
+        "--weights",
+        str(tmp_path / "w"),
+    )
+    assert exported.returncode == 2
+    assert "broken.pt" in exported.stderr and "Traceback" not in exported.stderr
+    no_model = run_cli(
+        "train", "--data", str(tmp_path / "none.yaml"), "--weights", str(tmp_path / "w")
+    )
+    assert no_model.returncode == 2 and "no model is active" in no_model.stderr
