@@ -45,26 +45,15 @@ def evaluate_command(
     model's operating threshold, the share of defective images where a defect was found and the
     share of defect-free images (empty label file) with a false alarm.
     """
-    from loomsight.inference.detector import DetectorOptions, OnnxDetector
     from loomsight.inference.tiling import TilingMode
-    from loomsight.training.evaluate import MAP_CONF, evaluate
+    from loomsight.training.evaluate import evaluate_onnx
 
     if tile not in ("auto", "on", "off"):
         raise typer.BadParameter(f"expected auto, on or off, got {tile!r}", param_hint="--tile")
-    path = resolve_onnx(model, weights)
-    options = DetectorOptions(conf_threshold=MAP_CONF, tiling=cast(TilingMode, tile))
-    detector = OnnxDetector(path, options, threads=threads)
-    operating_conf = detector.card.conf_threshold if detector.card else 0.25
-    result = evaluate(
-        detector.detect,
-        data,
-        operating_conf,
-        split,
-        agnostic,
-        detector.iou_threshold,
-        model_label=detector.model_version,
+    result = evaluate_onnx(
+        resolve_onnx(model, weights), data, split, agnostic, cast(TilingMode, tile), threads
     )
-    table = Table(title=f"{detector.model_version} on {data} ({split}, conf {operating_conf})")
+    table = Table(title=f"{result.model} on {data} ({split}, conf {result.conf_threshold})")
     for column in ("class", "images", "boxes", "precision", "recall", "mAP50", "mAP50-95"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for score in result.per_class:

@@ -3,38 +3,59 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from loomsight.errors import TrainingError
 
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from loomsight.training.evaluate import Evaluation
+
 SAMPLES = 8
+CALIBRATION_IMAGES = 32  # as measured in ../shared/ENVIRONMENT.md: enough for MinMax ranges
+
+
+def _training_data(checkpoint: Path, hint: str) -> Path:
+    """The data.yaml the checkpoint trained on; TrainingError naming HINT if it cannot be found."""
+    import torch
+
+    try:
+        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        data = Path(str((ckpt.get("train_args") or {}).get("data", "")))
+    except Exception:  # reported as a missing data.yaml below; load errors come later
+        data = Path()
+    if not data.is_file():
+        raise TrainingError(f"{checkpoint}: cannot find its training data; pass {hint}")
+    return data
+
+
+def _images(
+    folder: Path | None, checkpoint: Path, split: str, option: str, count: int
+) -> list[Path]:
+    """Up to COUNT images spread over FOLDER (the OPTION given), else over SPLIT of the data the
+    checkpoint trained on."""
+    from loomsight.datasets.data_yaml import split_images
+    from loomsight.datasets.layout import IMAGE_SUFFIXES
+
+    if folder is not None:
+        if not folder.is_dir():
+            raise TrainingError(f"{folder}: {option} must be a folder of images")
+        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    else:
+        found = split_images(_training_data(checkpoint, f"{option} DIR"), split)
+    if not found:
+        where = folder if folder is not None else f"the {split} split"
+        raise TrainingError(f"no images found in {where}; pass {option} DIR")
+    step = max(1, len(found) // count)
+    return found[::step][:count]
 
 
 def _sample_images(samples: Path | None, checkpoint: Path) -> list[Path]:
     """Images for the parity check: from --samples, else the val split the checkpoint trained on."""
-    from loomsight.datasets.data_yaml import split_images
-    from loomsight.datasets.layout import IMAGE_SUFFIXES
-
-    if samples is not None:
-        if not samples.is_dir():
-            raise TrainingError(f"{samples}: --samples must be a folder of images")
-        found = sorted(p for p in samples.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    else:
-        import torch
-
-        try:
-            ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
-            data = Path(str((ckpt.get("train_args") or {}).get("data", "")))
-        except Exception:  # reported as a missing data.yaml below; load errors come later
-            data = Path()
-        if not data.is_file():
-            raise TrainingError(f"{checkpoint}: cannot find its training data; pass --samples DIR")
-        found = split_images(data, "val")
-    if not found:
-        raise TrainingError("no images found for the parity check; pass --samples DIR")
-    step = max(1, len(found) // SAMPLES)
-    return found[::step][:SAMPLES]
+    return _images(samples, checkpoint, "val", "--samples", SAMPLES)
 
 
 def export_command(
@@ -49,11 +70,25 @@ def export_command(
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model of that name."),
     promote: bool = typer.Option(False, "--promote", help="Make the exported model active."),
+    int8: bool = typer.Option(
+        False, "--int8", help="Also write model.int8.onnx, statically quantized (faster on CPU)."
+    ),
+    calibration: Path | None = typer.Option(
+        None,
+        "--calibration",
+        help=f"Images to calibrate int8 on (default: {CALIBRATION_IMAGES} of the training split).",
+    ),
+    data: Path | None = typer.Option(
+        None, "--data", help="Evaluate the exported file(s) on this data.yaml; figures in the card."
+    ),
+    split: str = typer.Option("val", "--split", help="Which split of --data to evaluate on."),
 ) -> None:
     """Export CHECKPOINT to ONNX into weights/NAME with its model card.
 
     A parity check compares the ONNX model (through loomsight.inference, as the camera runs it)
     with the checkpoint on sample images, and fails the export if boxes or scores differ.
+    With --int8, a statically quantized copy is written beside it; with --data, both files are
+    evaluated as `loomsight evaluate` runs them and their figures go into the card.
     """
     from loomsight.training.export import ExportOptions, export_model
     from loomsight.training.registry import promote as promote_model
@@ -66,6 +101,12 @@ def export_command(
             sample_images=_sample_images(samples, checkpoint),
             imgsz=imgsz,
             overwrite=overwrite,
+            int8=int8,
+            calibration_images=(
+                _images(calibration, checkpoint, "train", "--calibration", CALIBRATION_IMAGES)
+                if int8
+                else ()
+            ),
         )
     )
     parity = card.parity
@@ -81,6 +122,52 @@ def export_command(
             f"max box difference {parity.max_box_diff_px:.3f} px, max score difference "
             f"{parity.max_score_diff:.4f}"
         )
+    if card.int8 is not None:
+        typer.echo(
+            f"int8: {weights / name / card.int8.file} ({card.int8.size_bytes / 1e6:.1f} MB, "
+            f"calibrated on {card.training['quantization']['calibration_images']} images)"
+        )
+    if data is not None:
+        _print_evaluations(*_evaluate(weights / name, data, split))
     if promote:
         promote_model(weights, name)
         typer.echo(f"active model: {name}")
+
+
+def _evaluate(folder: Path, data: Path, split: str) -> tuple[Evaluation, Evaluation | None]:
+    from rich.progress import Progress
+
+    from loomsight.training.quantize import add_evaluations
+
+    with Progress(transient=True) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def advance(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = progress.add_task(f"evaluating {label} on {split}", total=total)
+            progress.update(tasks[label], completed=done)
+
+        return add_evaluations(folder, data, split, on_progress=advance)[1:]
+
+
+def _print_evaluations(fp32: Evaluation, int8: Evaluation | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    scores = {"fp32": fp32, **({"int8": int8} if int8 is not None else {})}
+    table = Table(
+        title=f"{fp32.data} ({fp32.split}, {fp32.images} images, conf {fp32.conf_threshold})"
+    )
+    for column in ("file", "mAP50", "mAP50-95", "precision", "recall", "found", "false alarms"):
+        table.add_column(column, justify="left" if column == "file" else "right")
+    for label, score in scores.items():
+        table.add_row(
+            label,
+            *(
+                f"{value:.3f}"
+                for value in (score.map50, score.map50_95, score.precision, score.recall)
+            ),
+            f"{score.image_detection_rate:.1%}",
+            f"{score.image_false_alarm_rate:.1%}",
+        )
+    Console().print(table)

@@ -10,7 +10,7 @@ file) with any false alarm.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,6 +25,7 @@ from loomsight.datasets.layout import class_names_of, read_image
 from loomsight.errors import DatasetError
 from loomsight.inference.decode import nms_batched
 from loomsight.inference.detections import Detections
+from loomsight.inference.tiling import TilingMode
 from loomsight.training.offline import load_ultralytics
 
 logger = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ def evaluate(
     iou_threshold: float = 0.7,
     model_label: str = "",
     on_progress: Callable[[int, int], None] | None = None,
+    model_names: Sequence[str] | None = None,
 ) -> Evaluation:
     """Score `detect` (a detector's detect at conf MAP_CONF, tiling as the camera) over SPLIT."""
     ultralytics = load_ultralytics()
@@ -132,6 +134,7 @@ def evaluate(
     from ultralytics.utils.metrics import ap_per_class, box_iou
 
     names = [AGNOSTIC_NAME] if agnostic else class_names_of(data_yaml)
+    to_data_id = _class_map(model_names, names) if model_names and not agnostic else None
     images = split_images(data_yaml, split)
     if not images:
         raise DatasetError(f"{data_yaml}: the {split} split holds no images")
@@ -149,6 +152,10 @@ def evaluate(
             else ImageLabels.empty(size_wh)
         )
         detections = detect(image)
+        if to_data_id is not None:
+            detections = Detections(
+                detections.xyxy_px, detections.confidence, to_data_id[detections.class_id]
+            )
         if agnostic:  # one class: boxes of different classes on one defect become one
             labels = ImageLabels(labels.xyxy_px, np.zeros(len(labels), np.int64), size_wh)
             detections = Detections(
@@ -165,6 +172,43 @@ def evaluate(
             on_progress(done, len(images))
     return _score(
         accumulator, names, ap_per_class, operating_conf, model_label, data_yaml, split, len(images)
+    )
+
+
+def evaluate_onnx(
+    path: Path,
+    data_yaml: Path,
+    split: str = "val",
+    agnostic: bool = False,
+    tiling: TilingMode = "auto",
+    threads: int = 2,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> Evaluation:
+    """Evaluate one ONNX file as `loomsight evaluate` does: at the operating threshold of its card
+    (0.25 without one), tiling large images as the camera does, classes matched by name."""
+    from loomsight.inference.detector import DetectorOptions, OnnxDetector
+
+    detector = OnnxDetector(path, DetectorOptions(conf_threshold=MAP_CONF, tiling=tiling), threads)
+    return evaluate(
+        detector.detect,
+        data_yaml,
+        detector.card.conf_threshold if detector.card else 0.25,
+        split,
+        agnostic,
+        detector.iou_threshold,
+        model_label=detector.model_version,
+        on_progress=on_progress,
+        model_names=detector.names,
+    )
+
+
+def _class_map(model_names: Sequence[str], data_names: list[str]) -> npt.NDArray[np.int64]:
+    """Model class id -> data class id, by name; a class the data lacks gets an id past the data's
+    classes, so its boxes count as false positives."""
+    extra = iter(range(len(data_names), len(data_names) + len(model_names)))
+    return np.array(
+        [data_names.index(name) if name in data_names else next(extra) for name in model_names],
+        dtype=np.int64,
     )
 
 

@@ -27,6 +27,7 @@ from loomsight.errors import ModelFileError, TrainingError
 from loomsight.inference.model_card import ModelCard, OnnxFile, ParityCheck, write_card
 from loomsight.training import augment
 from loomsight.training.offline import load_ultralytics
+from loomsight.training.quantize import add_int8
 from loomsight.training.registry import CHECKPOINT_FILE, ONNX_FILE, check_name
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 OPSET = 18
 PARITY_TOLERANCE_PX = 2.0
 PARITY_TOLERANCE_SCORE = 0.02
-PARITY_CONF = 0.25
+PARITY_CONF = 0.05  # low, so that even a young model has boxes to compare
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class ExportOptions:
     training: dict[str, Any] | None = None
     notes: str = ""
     overwrite: bool = False
+    int8: bool = False  # also write model.int8.onnx (loomsight.training.quantize)
+    calibration_images: Sequence[Path] = ()  # for int8: images like the training ones
 
 
 def sha256_of(path: Path) -> str:
@@ -109,7 +112,7 @@ def export_model(options: ExportOptions) -> ModelCard:
     onnx.save(graph, str(onnx_path))
     shutil.copyfile(options.checkpoint, staging / CHECKPOINT_FILE)
 
-    parity = check_parity(model, onnx_path, options.sample_images, imgsz)
+    parity, nms_in_model = check_parity(model, onnx_path, options.sample_images, imgsz)
     names = [str(model.names[i]) for i in range(len(model.names))]
     card = ModelCard(
         name=options.name,
@@ -118,7 +121,7 @@ def export_model(options: ExportOptions) -> ModelCard:
         input_size_hw=(imgsz, imgsz),
         stride=int(max(model.model.stride)),
         opset=OPSET,
-        nms_in_model=False,
+        nms_in_model=nms_in_model,  # YOLO26 heads are end to end: NMS-free, 300 boxes out
         conf_threshold=options.conf_threshold,
         created_at=created,
         onnx=OnnxFile(
@@ -133,6 +136,7 @@ def export_model(options: ExportOptions) -> ModelCard:
         notes=options.notes,
     )
     write_card(staging, card)
+    card = add_int8(staging, card, options.calibration_images) if options.int8 else card
     if folder.exists():
         shutil.rmtree(folder)
     staging.replace(folder)
@@ -140,8 +144,12 @@ def export_model(options: ExportOptions) -> ModelCard:
     return card
 
 
-def check_parity(model: Any, onnx_path: Path, images: Sequence[Path], imgsz: int) -> ParityCheck:
-    """Same boxes from the checkpoint (ultralytics, square letterbox) and our ONNX detector."""
+def check_parity(
+    model: Any, onnx_path: Path, images: Sequence[Path], imgsz: int
+) -> tuple[ParityCheck, bool]:
+    """Same boxes from the checkpoint (ultralytics, square letterbox) and our ONNX detector; and
+    whether the ONNX output is already NMS-ed (BxKx6)."""
+    from loomsight.inference.decode import OutputFormat
     from loomsight.inference.detector import DetectorOptions, OnnxDetector
 
     if not images:
@@ -182,7 +190,7 @@ def check_parity(model: Any, onnx_path: Path, images: Sequence[Path], imgsz: int
     )
     if worst_px > PARITY_TOLERANCE_PX or worst_score > PARITY_TOLERANCE_SCORE:
         raise TrainingError(f"parity check failed: ONNX and checkpoint differ ({parity})")
-    return parity
+    return parity, detector.output_format is OutputFormat.NMS
 
 
 def _match(

@@ -138,7 +138,9 @@ def _train_arguments(options: TrainOptions) -> dict[str, Any]:
         "project": str(options.run_dir.parent.resolve()),
         "name": options.run_dir.name,
         "exist_ok": True,
-        "pretrained": False,  # no downloads: weights come only from a checkpoint of ours
+        # From a checkpoint of ours: start from its weights (ultralytics drops them when False).
+        # From an architecture yaml: random weights; nothing is ever downloaded either way.
+        "pretrained": options.model.endswith(".pt"),
         "amp": False,  # the AMP check downloads weights
         "plots": False,
         "verbose": False,

@@ -99,3 +99,27 @@ def test_agnostic_scoring_ignores_the_class(data: Path) -> None:
     agnostic = evaluate(wrong_class, data, operating_conf=0.25, agnostic=True)
     assert agnostic.map50 == pytest.approx(1.0, abs=0.01)
     assert [score.name for score in agnostic.per_class] == ["defect"]
+
+
+def test_model_classes_are_matched_to_the_data_by_name(data: Path) -> None:
+    """A model whose class list is ordered differently (or has more classes) is scored by name."""
+    truth = _truth(data)
+    data_names = [
+        "hole",
+        "stain",
+        "broken_end",
+        "broken_pick",
+        "slub",
+        "knot",
+        "contamination",
+        "crease",
+    ]
+    model_names = ["defect", *reversed(data_names)]  # model id k names data class 8 - k
+
+    def reordered(image: npt.NDArray[np.uint8]) -> Detections:
+        found = truth[int(image.sum())]
+        return Detections(found.xyxy_px, found.confidence, 8 - found.class_id)
+
+    result = evaluate(reordered, data, operating_conf=0.25, model_names=model_names)
+    assert result.map50 == pytest.approx(1.0, abs=0.01)
+    assert [score.name for score in result.per_class] == data_names

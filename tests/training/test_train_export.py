@@ -147,3 +147,17 @@ def test_cli_refuses_bad_input_clearly(run_cli: RunCli, tmp_path: Path) -> None:
         "train", "--data", str(tmp_path / "none.yaml"), "--weights", str(tmp_path / "w")
     )
     assert no_model.returncode == 2 and "no model is active" in no_model.stderr
+
+
+@pytest.mark.parametrize(
+    ("model", "starts_from_its_weights"),
+    [("yolo26n.yaml", False), ("yolov8n.yaml", False), ("weights/default/model.pt", True)],
+)
+def test_fine_tuning_keeps_the_checkpoint_weights(
+    model: str, starts_from_its_weights: bool
+) -> None:
+    """ultralytics discards a checkpoint's weights when told pretrained=False: only a yaml may."""
+    from loomsight.training.train import _train_arguments
+
+    options = TrainOptions(data_yaml=Path("d.yaml"), model=model, run_dir=Path("runs/x"))
+    assert _train_arguments(options)["pretrained"] is starts_from_its_weights

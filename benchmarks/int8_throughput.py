@@ -1,0 +1,180 @@
+"""INT8 vs fp32: the same model exported both ways, run through OnnxDetector on the same frames.
+
+Each model goes through `export_model(..., int8=True)`, the path `loomsight export --int8` takes
+(parity check, quantization, card). Without --model, an untrained yolov8n (`yolov8n.yaml`, the 8
+fabric classes) is exported at each size: its speed is real, its mAP meaningless, so mAP is only
+reported for --model with --data. Frames: synthetic fabric, 640x640, one run each (tiling off,
+whatever the input size). Calibration: --calibration DIR, else 32 synthetic fabric frames (other
+seeds than the timed ones). Sessions are timed one after the other (2 threads, as on the edge
+PCs), fp32 and int8 alternating over --rounds rounds, so that load from other processes falls on
+both alike; "by round" is the range of the per-round speed-ups (timings swing on this machine).
+mAP (with --data) is taken as `loomsight export --data` takes it: through the detector, tiling
+images larger than 1.5 times the input as the camera does.
+
+Target (int8 issue): at least 1.8x the fp32 frames/s, mAP50 lower by at most 1 point.
+Usage: .venv/bin/python -m benchmarks.int8_throughput [--model CKPT.pt] [--sizes 640,416]
+       [--frames 30] [--rounds 5] [--data DATA.yaml --split val] [--calibration DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from loomsight.datasets.layout import IMAGE_SUFFIXES, write_image
+from loomsight.datasets.synth.dataset import SynthOptions, make_image
+from loomsight.datasets.synth.defects import FABRIC_CLASSES
+from loomsight.inference.detector import DetectorOptions, OnnxDetector
+from loomsight.inference.model_card import read_card
+from loomsight.training.export import ExportOptions, export_model
+from loomsight.training.offline import load_ultralytics
+from loomsight.training.quantize import add_evaluations
+
+TARGET_SPEEDUP = 1.8
+TARGET_MAP50_DROP = 0.01
+CALIBRATION_COUNT = 32
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="a trained .pt checkpoint [default: untrained]")
+    parser.add_argument("--sizes", default="640,416", help="input sizes to export and time")
+    parser.add_argument("--frames", type=int, default=30, help="timed frames per pass")
+    parser.add_argument("--rounds", type=int, default=5, help="fp32/int8 passes, alternating")
+    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
+    parser.add_argument("--data", type=Path, help="data.yaml to evaluate both files on")
+    parser.add_argument("--split", default="val", help="split of --data")
+    parser.add_argument("--calibration", type=Path, help="folder of calibration images")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    console = Console(width=max(Console().width, 110))  # the table is wider than 80 columns
+    with tempfile.TemporaryDirectory(prefix="int8-bench-") as folder:
+        table = _run(args, Path(folder))
+    console.print(table)
+    console.print(
+        f"targets: int8 >= {TARGET_SPEEDUP}x the fp32 frames/s; mAP50 at most "
+        f"{TARGET_MAP50_DROP * 100:.0f} point lower"
+        + ("" if args.model and args.data else " (mAP needs a trained --model and --data)")
+    )
+
+
+def _run(args: argparse.Namespace, work: Path) -> Table:
+    frames = [
+        make_image(SynthOptions(count=args.frames, seed=11), k).image for k in range(args.frames)
+    ]
+    calibration = _calibration_images(args.calibration, work / "calibration")
+    checkpoint = args.model or _untrained_checkpoint(work / "untrained.pt")
+    table = Table(
+        title=f"fp32 vs int8 ONNX through OnnxDetector: {checkpoint.name}, {args.frames} synthetic "
+        f"640x640 frames x {args.rounds} rounds, {args.threads} threads, {os.cpu_count()} cores"
+    )
+    columns = ["imgsz", "file", "MB", "median ms", "p90 ms", "frames/s", "speed-up", "by round"]
+    columns += ["mAP50", "mAP50-95"] if args.data else []
+    for column in columns:
+        table.add_column(column, justify="right")
+    for size in (int(s) for s in args.sizes.split(",")):
+        card = export_model(
+            ExportOptions(
+                checkpoint=checkpoint,
+                name=f"bench{size}",
+                weights_dir=work / "weights",
+                sample_images=calibration[:4],
+                imgsz=size,
+                int8=True,
+                calibration_images=calibration,
+            )
+        )
+        folder = work / "weights" / card.name
+        assert card.int8 is not None
+        files = {"fp32": folder / card.onnx.file, "int8": folder / card.int8.file}
+        rounds_ms: dict[str, list[list[float]]] = {label: [] for label in files}
+        for round_index in range(args.rounds):
+            for label, path in files.items():
+                description = f"{size}: {label}, round {round_index + 1}"
+                rounds_ms[label].append(_time(path, frames, args.threads, description))
+        scores = add_evaluations(folder, args.data, args.split)[1:] if args.data else None
+        per_round = [
+            statistics.median(fp32) / statistics.median(int8)
+            for fp32, int8 in zip(rounds_ms["fp32"], rounds_ms["int8"], strict=True)
+        ]
+        times_ms = {label: [t for r in rounds for t in r] for label, rounds in rounds_ms.items()}
+        fps = {label: 1000 / statistics.median(values) for label, values in times_ms.items()}
+        for k, (label, values) in enumerate(times_ms.items()):
+            row = [
+                str(size),
+                label,
+                f"{files[label].stat().st_size / 1e6:.1f}",
+                f"{statistics.median(values):.1f}",
+                f"{statistics.quantiles(values, n=10)[-1]:.1f}",
+                f"{fps[label]:.1f}",
+                f"{fps[label] / fps['fp32']:.2f}x",
+                f"{min(per_round):.2f}-{max(per_round):.2f}x" if label == "int8" else "",
+            ]
+            score = scores[k] if scores is not None else None
+            row += [f"{score.map50:.3f}", f"{score.map50_95:.3f}"] if score is not None else []
+            table.add_row(*row, end_section=label == "int8")
+        _check_card(folder)
+    return table
+
+
+def _time(path: Path, frames: list[Any], threads: int, description: str) -> list[float]:
+    """Milliseconds of `detect` per frame (letterbox, ONNX Runtime, decode), one session alone."""
+    detector = OnnxDetector(path, DetectorOptions(tiling="off"), threads=threads)
+    for frame in frames[:3]:
+        detector.detect(frame)
+    times_ms = []
+    for frame in track(frames, description=description, transient=True):
+        started = time.perf_counter()
+        detector.detect(frame)
+        times_ms.append((time.perf_counter() - started) * 1000)
+    del detector
+    gc.collect()
+    return times_ms
+
+
+def _calibration_images(folder: Path | None, out: Path) -> list[Path]:
+    if folder is not None:
+        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        return found[:: max(1, len(found) // CALIBRATION_COUNT)][:CALIBRATION_COUNT]
+    options = SynthOptions(count=CALIBRATION_COUNT, seed=12)
+    paths = [out / f"calibration_{k:02d}.png" for k in range(CALIBRATION_COUNT)]
+    for k, path in enumerate(paths):
+        write_image(path, make_image(options, k).image)
+    return paths
+
+
+def _untrained_checkpoint(path: Path) -> Path:
+    """yolov8n from its yaml, the 8 fabric classes, random weights, saved as a checkpoint."""
+    import yaml
+
+    ultralytics = load_ultralytics()
+    source = Path(str(ultralytics.__file__)).parent / "cfg" / "models" / "v8" / "yolov8.yaml"
+    config = yaml.safe_load(source.read_text(encoding="utf-8"))
+    config.update(nc=len(FABRIC_CLASSES), scale="n")
+    config_path = path.with_name("yolov8n.yaml")
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    model = ultralytics.YOLO(str(config_path), task="detect")
+    model.model.names = dict(enumerate(FABRIC_CLASSES))
+    model.save(str(path))
+    return path
+
+
+def _check_card(folder: Path) -> None:
+    card = read_card(folder)
+    if card.int8 is None or card.int8.precision != "int8":
+        raise SystemExit(f"{folder}: the card records no int8 file")
+
+
+if __name__ == "__main__":
+    main()

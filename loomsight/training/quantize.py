@@ -1,0 +1,258 @@
+"""A statically quantized (INT8) copy of an exported detector, calibrated on training images.
+
+Choices, measured on yolov8n (trained on synthetic fabric at 320, scored on 300 fresh images with
+tiling off; speed with benchmarks/int8_throughput.py; see also ../shared/ENVIRONMENT.md):
+- onnxruntime's `quant_pre_process` (ONNX shape inference: the symbolic one fails on our dynamic
+  axes; graph optimisation), then `quantize_static`: QDQ (QOperator ran slower, ENVIRONMENT.md),
+  int8 weights per output channel (per tensor was no faster), uint8 activations, batch 1, at the
+  model's input size, on the images given (the CLI takes 32 of the training split).
+- Calibration tensors come from the detector's own preprocessing (`letterbox`, `to_input_tensor`),
+  so the int8 ranges are those of the frames the camera feeds.
+- MinMax calibration: mAP50 0.4 to 0.7 points under fp32. Percentile came out 0.3 to 0.7 points
+  above fp32, within the noise of 300 images, but took 8 GB and 26 s at 640 against 0.7 GB and
+  4 s; Entropy gave the very same scales as MinMax. `method` chooses another.
+- The detection head's decode stays in fp32: every node of the last module (`/model.N/`) outside
+  its convolution branches (`cv2`, `cv3`): the DFL softmax, anchor and stride arithmetic, sigmoid
+  and final concat. Quantized, that concat shares one uint8 scale between box coordinates (0 to
+  640 px) and scores (0 to 1): every score became 0, mAP 0. Keeping the branches' last
+  convolutions in fp32 as well changed nothing measurable; quantizing the DFL softmax too saved no
+  time end to end and made boxes 10% less exact.
+- The dynamic axes of our export (batch, height, width) survive: the quantized model accepts the
+  same input as the fp32 one, which is checked before the file is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from loomsight.datasets.layout import read_image
+from loomsight.errors import DatasetError, ModelFileError, TrainingError
+from loomsight.inference.letterbox import (
+    Float32Array,
+    UInt8Array,
+    as_bgr,
+    letterbox,
+    to_input_tensor,
+)
+from loomsight.inference.model_card import ModelCard, OnnxFile, read_card, write_card
+from loomsight.training.evaluate import Evaluation, evaluate_onnx
+from loomsight.training.registry import INT8_FILE, ONNX_FILE
+
+logger = logging.getLogger(__name__)
+
+CalibrationMethodName = Literal["minmax", "entropy", "percentile"]
+_BRANCH = re.compile(r"/(?:one2one_)?cv\d+\.\d+/")  # ultralytics' head convolution branches
+
+
+class _CalibrationImages:
+    """onnxruntime's CalibrationDataReader protocol: one letterboxed image per `get_next`."""
+
+    def __init__(self, input_name: str, images: Sequence[UInt8Array]) -> None:
+        self.input_name, self.images, self.position = input_name, images, 0
+
+    def get_next(self) -> dict[str, Float32Array] | None:
+        if self.position >= len(self.images):
+            return None
+        self.position += 1
+        return {self.input_name: to_input_tensor([self.images[self.position - 1]])}
+
+    def rewind(self) -> None:
+        self.position = 0
+
+
+def load_calibration_images(paths: Sequence[Path], input_hw: tuple[int, int]) -> list[UInt8Array]:
+    """PATHS letterboxed into input_hw as the detector does; TrainingError if none or unreadable."""
+    if not paths:
+        raise TrainingError(
+            "int8 calibration: no calibration images given (expected images like the training "
+            "ones, e.g. 32 of the training split)"
+        )
+    images = []
+    for path in paths:
+        try:
+            image = as_bgr(read_image(path))
+        except (DatasetError, ValueError) as error:
+            raise TrainingError(f"int8 calibration image {error}") from None
+        images.append(letterbox(image, input_hw)[0])
+    return images
+
+
+def decode_nodes(model: Any) -> list[str]:
+    """Names of the detection head's decode nodes (kept in fp32; see the module docstring)."""
+    producers = {output: node for node in model.graph.node for output in node.output}
+    last = producers.get(model.graph.output[0].name)
+    head = re.match(r"^/model\.\d+/", last.name) if last is not None else None
+    if head is None:
+        logger.warning("no ultralytics detection head found by name: quantizing every node")
+        return []
+    return [
+        node.name
+        for node in model.graph.node
+        if node.name.startswith(head.group(0)) and not _BRANCH.search(node.name)
+    ]
+
+
+def quantize_model(
+    fp32_path: Path,
+    out_path: Path,
+    calibration_images: Sequence[Path],
+    input_hw: tuple[int, int] | None = None,
+    method: CalibrationMethodName = "minmax",
+    keep_fp32: Callable[[Any], list[str]] = decode_nodes,
+) -> Path:
+    """Write an int8 (QDQ) copy of the fp32 ONNX detector to out_path, calibrated on the images.
+
+    input_hw: the calibration input size; default the `imgsz` in the file's metadata.
+    keep_fp32: the names of the nodes to leave unquantized, given the pre-processed model.
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if not fp32_path.is_file():
+        raise ModelFileError(f"{fp32_path}: no such ONNX file to quantize")
+    fp32 = onnx.load(str(fp32_path))
+    input_hw = input_hw or _metadata_hw(fp32, fp32_path)
+    images = load_calibration_images(calibration_images, input_hw)
+    calibrate_method = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }[method]
+    with tempfile.TemporaryDirectory(prefix=".int8-", dir=out_path.parent) as folder:
+        prepared, quantized = Path(folder) / "prepared.onnx", Path(folder) / "int8.onnx"
+        # symbolic shape inference fails on the dynamic axes; ONNX shape inference is enough here
+        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
+        excluded = keep_fp32(onnx.load(str(prepared)))
+        logger.info(
+            "quantizing %s: %d calibration images at %s, %s, %d nodes kept in fp32",
+            *(fp32_path, len(images), input_hw, method, len(excluded)),
+        )
+        quantize_static(
+            str(prepared),
+            str(quantized),
+            _CalibrationImages(fp32.graph.input[0].name, images),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=excluded,
+            calibrate_method=calibrate_method,
+        )
+        model = onnx.load(str(quantized))
+        _copy_metadata(fp32, model)
+        _check_same_io(fp32, model, fp32_path)
+        onnx.save(model, str(quantized))
+        quantized.replace(out_path)
+    return out_path
+
+
+def _metadata_hw(model: Any, path: Path) -> tuple[int, int]:
+    import ast
+
+    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    try:
+        height, width = ast.literal_eval(metadata["imgsz"])
+        return int(height), int(width)
+    except (KeyError, ValueError, SyntaxError, TypeError):
+        raise ModelFileError(
+            f"{path}: no 'imgsz' [h, w] in the ONNX metadata; pass the input size"
+        ) from None
+
+
+def _copy_metadata(source: Any, target: Any) -> None:
+    """ultralytics' metadata (names, imgsz, stride) and ours (model_version) onto the int8 file."""
+    existing = {prop.key for prop in target.metadata_props}
+    for prop in source.metadata_props:
+        if prop.key not in existing:
+            target.metadata_props.add(key=prop.key, value=prop.value)
+
+
+def _check_same_io(fp32: Any, int8: Any, path: Path) -> None:
+    def signature(model: Any) -> list[tuple[str, int, list[str | int]]]:
+        return [
+            (
+                value.name,
+                value.type.tensor_type.elem_type,
+                [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim],
+            )
+            for value in (*model.graph.input, *model.graph.output)
+        ]
+
+    if signature(fp32) != signature(int8):
+        raise TrainingError(
+            f"{path}: the int8 model's inputs and outputs {signature(int8)} differ from the "
+            f"fp32 model's {signature(fp32)}"
+        )
+
+
+def add_int8(folder: Path, card: ModelCard, calibration_images: Sequence[Path]) -> ModelCard:
+    """Quantize FOLDER/model.onnx into FOLDER/model.int8.onnx; the card, with its int8 file and the
+    quantization recipe, rewritten."""
+    path = quantize_model(
+        folder / ONNX_FILE, folder / INT8_FILE, calibration_images, card.input_size_hw
+    )
+    with path.open("rb") as file:
+        sha256 = hashlib.file_digest(file, "sha256").hexdigest()
+    int8 = OnnxFile(file=INT8_FILE, sha256=sha256, size_bytes=path.stat().st_size, precision="int8")
+    recipe = {
+        "tool": "onnxruntime.quantization.quantize_static",
+        "format": "QDQ",
+        "weights": "int8, per channel",
+        "activations": "uint8",
+        "calibration": "minmax",
+        "calibration_images": len(calibration_images),
+    }
+    card = card.model_copy(
+        update={"int8": int8, "training": {**card.training, "quantization": recipe}}
+    )
+    write_card(folder, card)
+    return card
+
+
+def add_evaluations(
+    folder: Path,
+    data_yaml: Path,
+    split: str = "val",
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[ModelCard, Evaluation, Evaluation | None]:
+    """Evaluate the fp32 file of the model in FOLDER (and its int8 file, if any) on SPLIT, as
+    `loomsight evaluate` runs it; the figures go into the card (`metrics["onnx"]` and
+    `int8.metrics["onnx"]`), which is rewritten. The card, the fp32 and the int8 figures.
+    on_progress("fp32" or "int8", images done, images) after each image."""
+
+    def progress(label: str) -> Callable[[int, int], None] | None:
+        return None if on_progress is None else lambda done, total: on_progress(label, done, total)
+
+    card = read_card(folder)
+    fp32 = evaluate_onnx(folder / card.onnx.file, data_yaml, split, on_progress=progress("fp32"))
+    card = card.model_copy(update={"metrics": {**card.metrics, "onnx": fp32.as_json()}})
+    int8 = None
+    if card.int8 is not None:
+        int8 = evaluate_onnx(
+            folder / card.int8.file, data_yaml, split, on_progress=progress("int8")
+        )
+        int8_file = card.int8.model_copy(update={"metrics": {"onnx": int8.as_json()}})
+        card = card.model_copy(update={"int8": int8_file})
+    write_card(folder, card)
+    return card, fp32, int8
+
+
+def output_agreement(fp32: Float32Array, int8: Float32Array) -> dict[str, float]:
+    """How close two raw outputs are: Pearson correlation and largest difference of the scores
+    (rows 4 and on) and of the boxes (rows 0 to 3, in input pixels)."""
+    scores_a, scores_b = fp32[:, 4:].ravel(), int8[:, 4:].ravel()
+    boxes_a, boxes_b = fp32[:, :4].ravel(), int8[:, :4].ravel()
+    return {
+        "score_correlation": float(np.corrcoef(scores_a, scores_b)[0, 1]),
+        "score_max_diff": float(np.abs(scores_a - scores_b).max()),
+        "box_max_diff_px": float(np.abs(boxes_a - boxes_b).max()),
+    }
