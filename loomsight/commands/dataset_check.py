@@ -19,7 +19,8 @@ from rich.progress import (
 from rich.table import Table
 
 from loomsight.datasets.check import CheckReport, check_dataset
-from loomsight.datasets.layout import DATA_YAML, read_class_names
+from loomsight.datasets.data_yaml import read_class_names
+from loomsight.datasets.layout import DATA_YAML
 from loomsight.datasets.stats import DatasetStats, SizeSummary, dataset_stats
 
 NAMES_HELP = (

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from loomsight.datasets.layout import IMAGE_SUFFIXES
+from loomsight.datasets.layout import DATA_YAML, IMAGE_SUFFIXES
 from loomsight.errors import DatasetError
 
 
@@ -27,6 +27,30 @@ def read_data_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(content, dict):
         raise DatasetError(f"{path}: expected a mapping with path, train, val and names")
     return content
+
+
+def read_class_names(root: Path) -> list[str]:
+    """Class names from ROOT/data.yaml (`names` as a list or an {id: name} mapping)."""
+    if not (root / DATA_YAML).is_file():
+        raise DatasetError(f"{root}: expected {DATA_YAML} with the class names, found none")
+    return class_names_of(root / DATA_YAML)
+
+
+def class_names_of(path: Path) -> list[str]:
+    """Class names from the data yaml file PATH (`names` as a list or an {id: name} mapping)."""
+    names = read_data_yaml(path).get("names")
+    if isinstance(names, list) and all(isinstance(name, str) for name in names):
+        return list(names)
+    if isinstance(names, dict):
+        try:
+            by_id = {int(key): str(value) for key, value in names.items()}
+        except (TypeError, ValueError):
+            by_id = {}
+        if by_id and sorted(by_id) == list(range(len(by_id))):
+            return [by_id[index] for index in range(len(by_id))]
+    raise DatasetError(
+        f"{path}: expected 'names' as a list of strings or a mapping 0..N-1 -> name, got {names!r}"
+    )
 
 
 def dataset_root(path: Path, content: dict[str, Any]) -> Path:

@@ -133,33 +133,3 @@ def write_data_yaml(root: Path, names: Sequence[str], extra: dict[str, Any] | No
     root.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(content, sort_keys=False), encoding="utf-8")
     return path
-
-
-def read_class_names(root: Path) -> list[str]:
-    """Class names from ROOT/data.yaml (`names` as a list or an {id: name} mapping)."""
-    if not (root / DATA_YAML).is_file():
-        raise DatasetError(f"{root}: expected {DATA_YAML} with the class names, found none")
-    return class_names_of(root / DATA_YAML)
-
-
-def class_names_of(path: Path) -> list[str]:
-    """Class names from the data yaml file PATH (`names` as a list or an {id: name} mapping)."""
-    if not path.is_file():
-        raise DatasetError(f"{path}: data yaml file does not exist")
-    try:
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise DatasetError(f"{path}: not valid YAML ({error})") from None
-    names = content.get("names") if isinstance(content, dict) else None
-    if isinstance(names, list) and all(isinstance(name, str) for name in names):
-        return list(names)
-    if isinstance(names, dict):
-        try:
-            by_id = {int(key): str(value) for key, value in names.items()}
-        except (TypeError, ValueError):
-            by_id = {}
-        if by_id and sorted(by_id) == list(range(len(by_id))):
-            return [by_id[index] for index in range(len(by_id))]
-    raise DatasetError(
-        f"{path}: expected 'names' as a list of strings or a mapping 0..N-1 -> name, got {names!r}"
-    )

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from loomsight.datasets import layout
+from loomsight.datasets.data_yaml import read_class_names
 from loomsight.datasets.labels import parse_yolo_text
 from loomsight.datasets.split import SPLITS
 from loomsight.errors import DatasetError
@@ -97,7 +98,7 @@ def _source_names(
     if not (root / layout.DATA_YAML).is_file():
         hint = f"pass --names-of {root}=NAME[,NAME...]"
         raise DatasetError(f"{root}: no {layout.DATA_YAML} with the class names; {hint}")
-    return layout.read_class_names(root)
+    return read_class_names(root)
 
 
 def _rewrite(path: Path, id_map: Mapping[int, int]) -> str:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from loomsight.datasets.data_yaml import read_class_names
 from loomsight.datasets.labels import ImageLabels, read_yolo_labels, write_yolo_labels
 from loomsight.datasets.layout import (
     DATA_YAML,
@@ -40,7 +41,6 @@ from loomsight.datasets.layout import (
     images_dir,
     label_path_for,
     list_items,
-    read_class_names,
     read_image,
     write_data_yaml,
     write_image,

@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from loomsight.datasets.data_yaml import label_path, split_images
+from loomsight.datasets.data_yaml import class_names_of, label_path, split_images
 from loomsight.datasets.labels import ImageLabels, read_yolo_labels
-from loomsight.datasets.layout import class_names_of, read_image
+from loomsight.datasets.layout import read_image
 from loomsight.errors import DatasetError
 from loomsight.inference.decode import nms_batched
 from loomsight.inference.detections import Detections

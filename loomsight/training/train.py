@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from loomsight.datasets.check import check_label_text
-from loomsight.datasets.data_yaml import label_path, split_images
-from loomsight.datasets.layout import class_names_of
+from loomsight.datasets.data_yaml import class_names_of, label_path, split_images
 from loomsight.errors import DatasetError, TrainingError
 from loomsight.training import augment
 from loomsight.training.offline import load_ultralytics

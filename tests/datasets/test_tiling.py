@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from loomsight.datasets.data_yaml import read_class_names
 from loomsight.datasets.labels import ImageLabels, read_yolo_labels
-from loomsight.datasets.layout import read_class_names, read_image
+from loomsight.datasets.layout import read_image
 from loomsight.datasets.tiling import (
     TileWindow,
     source_stem,

@@ -12,7 +12,6 @@ it are skipped where the train extra is not installed (an edge-only venv).
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -43,22 +42,9 @@ def ultralytics_offline(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
     """ultralytics, imported offline with its settings in a temporary folder."""
     if importlib.util.find_spec("ultralytics") is None:
         pytest.skip("ultralytics is not installed (train extra)")
-    home = tmp_path_factory.mktemp("ultralytics-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("YOLO_CONFIG_DIR", str(home / "config"))
-        patch.setenv("YOLO_OFFLINE", "1")
-        patch.setenv("YOLO_AUTOINSTALL", "0")
-        patch.setenv("MPLCONFIGDIR", str(home / "matplotlib"))
-        import matplotlib
+    from loomsight.training.offline import load_ultralytics
 
-        font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-        (home / "config" / "Ultralytics").mkdir(parents=True)
-        shutil.copyfile(font, home / "config" / "Ultralytics" / "Arial.ttf")
-        import ultralytics
-        from ultralytics.utils import SETTINGS
-
-        SETTINGS.update({"sync": False})
-    return ultralytics
+    return load_ultralytics(tmp_path_factory.mktemp("ultralytics-home"))
 
 
 @pytest.fixture(scope="session")
