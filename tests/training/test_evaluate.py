@@ -11,6 +11,7 @@ import pytest
 from loomsight.datasets.data_yaml import label_path, split_images
 from loomsight.datasets.labels import read_yolo_labels
 from loomsight.datasets.synth.dataset import SynthOptions, generate_dataset
+from loomsight.datasets.synth.defects import FABRIC_CLASSES
 from loomsight.inference.detections import Detections
 from loomsight.training.evaluate import evaluate
 
@@ -104,16 +105,7 @@ def test_agnostic_scoring_ignores_the_class(data: Path) -> None:
 def test_model_classes_are_matched_to_the_data_by_name(data: Path) -> None:
     """A model whose class list is ordered differently (or has more classes) is scored by name."""
     truth = _truth(data)
-    data_names = [
-        "hole",
-        "stain",
-        "broken_end",
-        "broken_pick",
-        "slub",
-        "knot",
-        "contamination",
-        "crease",
-    ]
+    data_names = list(FABRIC_CLASSES)
     model_names = ["defect", *reversed(data_names)]  # model id k names data class 8 - k
 
     def reordered(image: npt.NDArray[np.uint8]) -> Detections:
