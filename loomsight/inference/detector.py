@@ -9,7 +9,6 @@ finds defects in BGR or grey frames, tiling frames much larger than the model in
 from __future__ import annotations
 
 import ast
-import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from loomsight.errors import ModelFileError
 from loomsight.inference.decode import OutputFormat, decode, thresholds_by_name
 from loomsight.inference.detections import Detections
 from loomsight.inference.letterbox import Letterbox, as_bgr, to_input_tensor
-from loomsight.inference.model_card import CARD_FILE, ModelCard, read_card
+from loomsight.inference.model_card import CARD_FILE, ModelCard, file_sha256, read_card
 from loomsight.inference.tiling import TilingMode, frame_tiles, merge_tiles, needs_tiling
 
 logger = logging.getLogger(__name__)
@@ -187,8 +186,7 @@ class OnnxDetector:
         if self.card:
             int8 = self.card.int8 is not None and self.card.int8.file == self.path.name
             return f"{self.card.version}+int8" if int8 else self.card.version
-        with self.path.open("rb") as file:
-            return "sha256:" + hashlib.file_digest(file, "sha256").hexdigest()[:12]
+        return "sha256:" + file_sha256(self.path)[:12]
 
     def _run(self, letterboxed: Sequence[UInt8Array]) -> list[Detections]:
         """Letterboxed images -> detections in input pixels, several images per run if the batch

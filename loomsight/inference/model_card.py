@@ -6,6 +6,7 @@ detector, the registry and the API. Pydantic only: the camera side reads it with
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +33,11 @@ class ParityCheck(BaseModel):
     tolerance_score: float
 
 
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
 class OnnxFile(BaseModel):
     """One ONNX file of the model (fp32 or int8) and what it scored."""
 
@@ -42,6 +48,16 @@ class OnnxFile(BaseModel):
     size_bytes: int
     precision: str = "fp32"  # fp32 | int8
     metrics: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def describe(cls, path: Path, precision: str = "fp32") -> OnnxFile:
+        """The card entry of the ONNX file at PATH (named relative to its folder)."""
+        return cls(
+            file=path.name,
+            sha256=file_sha256(path),
+            size_bytes=path.stat().st_size,
+            precision=precision,
+        )
 
 
 class ModelCard(BaseModel):

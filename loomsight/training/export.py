@@ -9,7 +9,6 @@ Choices (measured in ../shared/ENVIRONMENT.md and benchmarks/):
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 from collections.abc import Sequence
@@ -52,14 +51,6 @@ class ExportOptions:
     overwrite: bool = False
     int8: bool = False  # also write model.int8.onnx (loomsight.training.quantize)
     calibration_images: Sequence[Path] = ()  # for int8: images like the training ones
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_checkpoint(ultralytics: Any, path: Path) -> Any:
@@ -124,9 +115,7 @@ def export_model(options: ExportOptions) -> ModelCard:
         nms_in_model=nms_in_model,  # YOLO26 heads are end to end: NMS-free, 300 boxes out
         conf_threshold=options.conf_threshold,
         created_at=created,
-        onnx=OnnxFile(
-            file=ONNX_FILE, sha256=sha256_of(onnx_path), size_bytes=onnx_path.stat().st_size
-        ),
+        onnx=OnnxFile.describe(onnx_path),
         parity=parity,
         base_model=str(train_args.get("model")) if train_args.get("model") else None,
         training={"args": _jsonable(train_args), **(options.training or {})},

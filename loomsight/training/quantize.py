@@ -23,7 +23,6 @@ tiling off; speed with benchmarks/int8_throughput.py; see also ../shared/ENVIRON
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import tempfile
@@ -200,9 +199,7 @@ def add_int8(folder: Path, card: ModelCard, calibration_images: Sequence[Path]) 
     path = quantize_model(
         folder / ONNX_FILE, folder / INT8_FILE, calibration_images, card.input_size_hw
     )
-    with path.open("rb") as file:
-        sha256 = hashlib.file_digest(file, "sha256").hexdigest()
-    int8 = OnnxFile(file=INT8_FILE, sha256=sha256, size_bytes=path.stat().st_size, precision="int8")
+    int8 = OnnxFile.describe(path, precision="int8")
     recipe = {
         "tool": "onnxruntime.quantization.quantize_static",
         "format": "QDQ",
