@@ -1,14 +1,16 @@
 """Training cost on this machine: seconds per epoch per 1,000 images, yolov8n vs yolo26n.
 
-Trains one epoch (workers 0, plots off) on N synthetic images at the given size and scales the
+Trains one epoch (plots off) on N synthetic images at the given size and scales the
 wall time to 1,000 images; the first epoch includes ultralytics' set-up, so two epochs are run and
 the second is timed (training and its validation pass over the same images).
 Usage: .venv/bin/python -m benchmarks.train_epoch [--images 64] [--imgsz 640]
+       [--device 0 --workers 12]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +28,7 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=640, help="training input size in px")
     parser.add_argument("--batch", type=int, default=8, help="batch size")
     parser.add_argument("--device", default="cpu", help="cpu or a CUDA index")
+    parser.add_argument("--workers", type=int, default=0, help="data loader worker processes")
     parser.add_argument("--models", default="yolov8n.yaml,yolo26n.yaml", help="architectures")
     args = parser.parse_args()
     table = Table(title=f"one training epoch, {args.images} images at {args.imgsz}, {args.device}")
@@ -34,7 +37,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="train-bench-") as folder:
         root = Path(folder)
         size = (args.imgsz, args.imgsz)
-        generate_dataset(SynthOptions(count=args.images, seed=0, size_wh=size), root / "data")
+        options = SynthOptions(count=args.images, seed=0, size_wh=size)
+        generate_dataset(options, root / "data", workers=os.cpu_count() or 1)
         for model in args.models.split(","):
             epoch_ends: list[float] = []
             train(
@@ -46,6 +50,7 @@ def main() -> None:
                     imgsz=args.imgsz,
                     batch=args.batch,
                     device=args.device,
+                    workers=args.workers,
                 ),
                 on_epoch=lambda epoch, total, metrics, ends=epoch_ends: ends.append(
                     time.perf_counter()

@@ -41,6 +41,9 @@ def train_command(
     workers: int = typer.Option(0, "--workers", min=0, help="Data loader worker processes."),
     seed: int = typer.Option(0, "--seed", help="Random seed (training is deterministic)."),
     time_h: float | None = typer.Option(None, "--time-h", help="Stop after this many hours."),
+    cache: bool = typer.Option(
+        False, "--cache", help="Hold decoded training images in memory (faster epochs, more RAM)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Go on with the interrupted run --name."),
 ) -> None:
     """Train a detector on DATA; writes runs/NAME (ultralytics results + loomsight_summary.json).
@@ -63,6 +66,7 @@ def train_command(
         device=device,
         workers=workers,
         seed=seed,
+        cache=cache,
         resume=resume,
         time_h=time_h,
     )

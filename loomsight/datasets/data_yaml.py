@@ -54,7 +54,10 @@ def class_names_of(path: Path) -> list[str]:
 
 
 def dataset_root(path: Path, content: dict[str, Any]) -> Path:
-    root = Path(content.get("path") or path.parent)
+    declared = content.get("path")
+    if not declared:
+        return path.parent
+    root = Path(declared)
     return root if root.is_absolute() else path.parent / root
 
 
