@@ -15,3 +15,15 @@ class ModelFileError(LoomsightError):
 
 class TrainingError(LoomsightError):
     """Training or export cannot run as asked (missing dependency, bad arguments, failed check)."""
+
+
+class ConfigError(LoomsightError):
+    """A configuration file or its values cannot be used (says which field and why)."""
+
+
+class SourceLost(LoomsightError):
+    """A capture source cannot be opened or stopped delivering frames (camera, stream, file)."""
+
+
+class OutboxError(LoomsightError):
+    """The local outbox cannot be opened or written (folder missing, not writable, disk full)."""

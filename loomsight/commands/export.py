@@ -82,6 +82,9 @@ def export_command(
         None, "--data", help="Evaluate the exported file(s) on this data.yaml; figures in the card."
     ),
     split: str = typer.Option("val", "--split", help="Which split of --data to evaluate on."),
+    notes: str = typer.Option(
+        "", "--notes", help="Free text for the card: recipe, how classes combine, known limits."
+    ),
 ) -> None:
     """Export CHECKPOINT to ONNX into weights/NAME with its model card.
 
@@ -101,6 +104,7 @@ def export_command(
             sample_images=_sample_images(samples, checkpoint),
             imgsz=imgsz,
             overwrite=overwrite,
+            notes=notes,
             int8=int8,
             calibration_images=(
                 _images(calibration, checkpoint, "train", "--calibration", CALIBRATION_IMAGES)

@@ -26,6 +26,7 @@ from loomsight.errors import ModelFileError, TrainingError
 from loomsight.inference.model_card import ModelCard, OnnxFile, ParityCheck, write_card
 from loomsight.training import augment
 from loomsight.training.offline import load_ultralytics
+from loomsight.training.provenance import training_record
 from loomsight.training.quantize import add_int8
 from loomsight.training.registry import CHECKPOINT_FILE, ONNX_FILE, check_name
 
@@ -118,7 +119,11 @@ def export_model(options: ExportOptions) -> ModelCard:
         onnx=OnnxFile.describe(onnx_path),
         parity=parity,
         base_model=str(train_args.get("model")) if train_args.get("model") else None,
-        training={"args": _jsonable(train_args), **(options.training or {})},
+        training={
+            "args": _jsonable(train_args),
+            **training_record(options.checkpoint, train_args),
+            **(options.training or {}),
+        },
         augmentations=augment.describe(),
         metrics=options.metrics or {},
         versions=_versions(ultralytics, onnx),

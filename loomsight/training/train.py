@@ -16,10 +16,9 @@ from loomsight.datasets.data_yaml import class_names_of, label_path, split_image
 from loomsight.errors import DatasetError, TrainingError
 from loomsight.training import augment
 from loomsight.training.offline import load_ultralytics
+from loomsight.training.provenance import SUMMARY_FILE, data_fingerprint
 
 logger = logging.getLogger(__name__)
-
-SUMMARY_FILE = "loomsight_summary.json"
 
 
 @dataclass(frozen=True)
@@ -163,11 +162,25 @@ def _write_summary(options: TrainOptions, result: TrainResult, arguments: dict[s
         "epochs_done": result.epochs_done,
         "duration_s": round(result.duration_s, 1),
         "metrics": result.metrics,
+        "data_fingerprint": data_fingerprint(options.data_yaml),
         "hardware": {
             "machine": platform.machine(),
             "processor": platform.processor(),
             "device": options.device,
+            "accelerator": _accelerator_name(options.device),
         },
         "best_checkpoint": str(result.best_checkpoint),
     }
     (result.run_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+
+
+def _accelerator_name(device: str) -> str | None:
+    """The GPU's name when training ran on one (torch is present wherever training runs)."""
+    if device.strip().lower() in ("cpu", "mps"):
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    index = int(device.split(",")[0]) if device.split(",")[0].strip().isdigit() else 0
+    return str(torch.cuda.get_device_name(index))

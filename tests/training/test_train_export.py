@@ -13,6 +13,7 @@ from loomsight.datasets.synth.dataset import SynthOptions, generate_dataset
 from loomsight.errors import DatasetError
 from loomsight.inference.model_card import read_card
 from loomsight.training.export import ExportOptions, export_model
+from loomsight.training.provenance import data_fingerprint
 from loomsight.training.registry import get_model, promote
 from loomsight.training.train import TrainOptions, check_data_yaml, train
 from tests.conftest import RunCli
@@ -53,6 +54,7 @@ def test_train_export_register_with_the_network_cut_off(
     assert result.best_checkpoint.is_file()
     summary = json.loads((result.run_dir / "loomsight_summary.json").read_text())
     assert summary["epochs_done"] == 1 and summary["arguments"]["pretrained"] is False
+    assert summary["data_fingerprint"] == data_fingerprint(tiny_data)
 
     samples = sorted((tiny_data.parent / "images").glob("*.jpg"))[:4]
     weights = tmp_path / "weights"
@@ -68,6 +70,9 @@ def test_train_export_register_with_the_network_cut_off(
     assert card.input_size_hw == (160, 160) and card.nms_in_model is False
     assert card.parity is not None and card.parity.images == 4
     assert card.parity.max_box_diff_px <= card.parity.tolerance_px
+    assert card.training["data_fingerprint"] == summary["data_fingerprint"]
+    assert card.training["data_fingerprint_from"] == "training run"
+    assert card.training["epochs_done"] == 1
     assert read_card(weights / "tiny") == card
     assert (weights / "tiny" / "model.pt").is_file()
     promote(weights, "tiny")
