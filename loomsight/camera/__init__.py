@@ -1,0 +1,1 @@
+"""Camera side: capture sources, fabric coordinates, dedup, coverage, alarms, outbox, agent."""
