@@ -21,7 +21,7 @@ class ConfigError(LoomsightError):
     """A configuration file or its values cannot be used (says which field and why)."""
 
 
-class SourceLost(LoomsightError):
+class SourceLost(LoomsightError):  # noqa: N818 (the name the camera issue gives it)
     """A capture source cannot be opened or stopped delivering frames (camera, stream, file)."""
 
 
