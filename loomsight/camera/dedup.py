@@ -1,0 +1,175 @@
+"""Report each defect once although overlapping frames see it several times (by fabric position).
+
+Sightings are compared as boxes on the fabric (mm). Of the same class they are one defect when
+their centres are close or their boxes overlap by `min_overlap` of the smaller one (a defect cut by
+a frame border is seen in part); of different classes (classes flicker between frames) only when
+the centres are close or the boxes overlap by `min_iou_any_class` of their union, so a small defect
+beside a large one of another class stays apart. Within a frame each remembered defect takes at most
+one sighting, the best first; a sighting left over is a duplicate only of a sighting of the same
+frame. A suppressed sighting is counted and becomes the remembered defect's latest sighting (a
+defect longer than a frame is followed from frame to frame); the highest confidence is kept.
+Memory is bounded: what lies further than `forget_after_m` from the current frame is forgotten,
+and at most `max_remembered` defects are kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loomsight.camera.calibration import FabricDefect
+
+logger = logging.getLogger(__name__)
+
+
+class DedupConfig(BaseModel):
+    """When two sightings are one defect, and how long a defect is remembered."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    same_class_only: bool = Field(False, description="Else classes may flicker between frames.")
+    centre_tolerance_mm: float = Field(3.0, ge=0.0, description="Centres this close: one defect.")
+    gap_mm: float = Field(1.0, ge=0.0, description="Boxes grown by this before overlap is taken.")
+    min_overlap: float = Field(
+        0.3, gt=0.0, le=1.0, description="Same class: shared area over the smaller box's area."
+    )
+    min_iou_any_class: float = Field(
+        0.5, gt=0.0, le=1.0, description="Different classes: shared area over the union."
+    )
+    forget_after_m: float = Field(1.0, gt=0.0, description="At least a frame length and a margin.")
+    max_remembered: int = Field(10_000, ge=1)
+
+
+@dataclass
+class Remembered:
+    """A reported defect and what later sightings added to it."""
+
+    reported: FabricDefect
+    latest: FabricDefect  # the last sighting: matched against, and it sets when to forget
+    best_confidence: float
+    sightings: int = 1
+
+
+def _box_mm(defect: FabricDefect, grow_mm: float) -> tuple[float, float, float, float]:
+    """Along start, across start, along end, across end, in mm, grown by `grow_mm` each side."""
+    along_start_m, along_end_m = defect.along_span_m
+    across_start_mm, across_end_mm = defect.across_span_mm
+    return (
+        along_start_m * 1000 - grow_mm,
+        across_start_mm - grow_mm,
+        along_end_m * 1000 + grow_mm,
+        across_end_mm + grow_mm,
+    )
+
+
+def match_score(a: FabricDefect, b: FabricDefect, config: DedupConfig) -> float | None:
+    """None if sightings `a` and `b` are different defects, else how well they match (higher
+    is better: same class above any other class, then overlap, then closeness)."""
+    same_class = a.class_name == b.class_name
+    if config.same_class_only and not same_class:
+        return None
+    a1, a2, a3, a4 = _box_mm(a, config.gap_mm)
+    b1, b2, b3, b4 = _box_mm(b, config.gap_mm)
+    shared = max(0.0, min(a3, b3) - max(a1, b1)) * max(0.0, min(a4, b4) - max(a2, b2))
+    area_a, area_b = (a3 - a1) * (a4 - a2), (b3 - b1) * (b4 - b2)
+    iou = shared / (area_a + area_b - shared)
+    distance_mm = math.hypot((a.position_m - b.position_m) * 1000, a.across_mm - b.across_mm)
+    close = distance_mm <= config.centre_tolerance_mm
+    if same_class:
+        overlapping = shared >= config.min_overlap * min(area_a, area_b)
+    else:
+        overlapping = iou >= config.min_iou_any_class
+    if not (close or overlapping):
+        return None
+    return 2.0 * same_class + iou + 1.0 / (1.0 + distance_mm)
+
+
+class Deduplicator:
+    """Passes on the defects not seen before; remembers them for the following frames."""
+
+    def __init__(self, config: DedupConfig | None = None) -> None:
+        self.config = config or DedupConfig()
+        self._remembered: list[Remembered] = []
+        self.reported = 0
+        self.suppressed = 0
+        self.suppressed_by_class: Counter[str] = Counter()
+        self.forgotten_early = 0  # dropped for max_remembered before the web carried them away
+
+    @property
+    def remembered(self) -> Sequence[Remembered]:
+        return tuple(self._remembered)
+
+    def admit(self, defects: Sequence[FabricDefect], frame_top_m: float) -> list[FabricDefect]:
+        """The defects of one frame (first row at `frame_top_m`) that are new, in their order."""
+        self._forget(frame_top_m)
+        owner: dict[int, Remembered] = self._assign(defects)
+        new = []
+        for index, defect in enumerate(defects):
+            entry = owner.get(index)
+            if entry is None:
+                entry = self._same_frame_duplicate(defect, defects, owner)
+            if entry is None:
+                entry = Remembered(defect, defect, defect.confidence)
+                self._remembered.append(entry)
+                owner[index] = entry
+                self.reported += 1
+                new.append(defect)
+                continue
+            entry.latest = defect
+            entry.best_confidence = max(entry.best_confidence, defect.confidence)
+            entry.sightings += 1
+            self.suppressed += 1
+            self.suppressed_by_class[defect.class_name] += 1
+        excess = len(self._remembered) - self.config.max_remembered
+        if excess > 0:
+            logger.warning("dedup memory full: forgetting the %d oldest defects", excess)
+            del self._remembered[:excess]
+            self.forgotten_early += excess
+        return new
+
+    def reset(self) -> None:
+        """Forget everything (a new roll)."""
+        self._remembered.clear()
+
+    def _assign(self, defects: Sequence[FabricDefect]) -> dict[int, Remembered]:
+        """Sightings to remembered defects, one to one, the best matches first."""
+        pairs = [
+            (score, index, slot)
+            for index, defect in enumerate(defects)
+            for slot, entry in enumerate(self._remembered)
+            if (score := match_score(entry.latest, defect, self.config)) is not None
+        ]
+        pairs.sort(key=lambda pair: -pair[0])
+        owner: dict[int, Remembered] = {}
+        taken: set[int] = set()
+        for _, index, slot in pairs:
+            if index not in owner and slot not in taken:
+                owner[index] = self._remembered[slot]
+                taken.add(slot)
+        return owner
+
+    def _same_frame_duplicate(
+        self, defect: FabricDefect, defects: Sequence[FabricDefect], owner: dict[int, Remembered]
+    ) -> Remembered | None:
+        """The entry of the sighting of this frame that `defect` best duplicates, if any."""
+        scored = [
+            (score, index)
+            for index in owner
+            if (score := match_score(defects[index], defect, self.config)) is not None
+        ]
+        return owner[max(scored)[1]] if scored else None
+
+    def _forget(self, frame_top_m: float) -> None:
+        """Drop what lies further than `forget_after_m` behind (or ahead of) the frame."""
+        reach_m = self.config.forget_after_m
+
+        def near(entry: Remembered) -> bool:
+            start_m, end_m = entry.latest.along_span_m
+            return end_m >= frame_top_m - reach_m and start_m <= frame_top_m + reach_m
+
+        self._remembered = [entry for entry in self._remembered if near(entry)]
