@@ -22,6 +22,7 @@ from loomsight.commands import (
     dataset_tile,
     evaluate,
     export,
+    inspection,
     models,
     synth,
     train,
@@ -52,6 +53,7 @@ app.command("train")(train.train_command)
 app.command("export")(export.export_command)
 app.command("evaluate")(evaluate.evaluate_command)
 app.add_typer(models.models_app, name="models")
+app.command("inspect")(inspection.inspect_command)
 
 
 def _show_version(value: bool) -> None:

@@ -10,6 +10,11 @@ frame. A suppressed sighting is counted and becomes the remembered defect's late
 defect longer than a frame is followed from frame to frame); the highest confidence is kept.
 Memory is bounded: what lies further than `forget_after_m` from the current frame is forgotten,
 and at most `max_remembered` defects are kept.
+
+Before that, the pieces of one line-like defect within a frame are joined: same-class boxes, each
+at least LINE_ASPECT times longer than wide in one direction, in a row in that direction within
+`join_gap_mm` (a weft fault across the web comes out of the tiles of a wide frame as a row of
+short boxes) become one defect. Compact defects side by side stay apart.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from loomsight.camera.calibration import FabricDefect
 
 logger = logging.getLogger(__name__)
+
+LINE_ASPECT = 2.0
 
 
 class DedupConfig(BaseModel):
@@ -42,6 +49,9 @@ class DedupConfig(BaseModel):
         0.5, gt=0.0, le=1.0, description="Different classes: shared area over the union."
     )
     forget_after_m: float = Field(1.0, gt=0.0, description="At least a frame length and a margin.")
+    join_gap_mm: float = Field(
+        15.0, ge=0.0, description="Same-class pieces in a row this close: one defect; 0: never."
+    )
     max_remembered: int = Field(10_000, ge=1)
 
 
@@ -107,6 +117,7 @@ class Deduplicator:
     def admit(self, defects: Sequence[FabricDefect], frame_top_m: float) -> list[FabricDefect]:
         """The defects of one frame (first row at `frame_top_m`) that are new, in their order."""
         self._forget(frame_top_m)
+        defects = join_pieces(defects, self.config.join_gap_mm)
         owner: dict[int, Remembered] = self._assign(defects)
         new = []
         for index, defect in enumerate(defects):
@@ -173,3 +184,73 @@ class Deduplicator:
             return end_m >= frame_top_m - reach_m and start_m <= frame_top_m + reach_m
 
         self._remembered = [entry for entry in self._remembered if near(entry)]
+
+
+def _shared(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Overlap of two spans over the shorter one (0 when they do not overlap)."""
+    overlap = min(a[1], b[1]) - max(a[0], b[0])
+    shorter = min(a[1] - a[0], b[1] - b[0])
+    return max(overlap, 0.0) / shorter if shorter > 0 else 0.0
+
+
+def _gap(a: tuple[float, float], b: tuple[float, float]) -> float:
+    return max(a[0], b[0]) - min(a[1], b[1])
+
+
+def _along_mm(defect: FabricDefect) -> tuple[float, float]:
+    start_m, end_m = defect.along_span_m
+    return start_m * 1000, end_m * 1000
+
+
+def _in_a_row(a: FabricDefect, b: FabricDefect, gap_mm: float) -> bool:
+    along_a, along_b = _along_mm(a), _along_mm(b)
+    across_a, across_b = a.across_span_mm, b.across_span_mm
+    across_lines = all(d.width_mm >= LINE_ASPECT * d.length_mm for d in (a, b))
+    along_lines = all(d.length_mm >= LINE_ASPECT * d.width_mm for d in (a, b))
+    side_by_side = _shared(along_a, along_b) >= 0.5 and _gap(across_a, across_b) <= gap_mm
+    one_after_another = _shared(across_a, across_b) >= 0.5 and _gap(along_a, along_b) <= gap_mm
+    return (across_lines and side_by_side) or (along_lines and one_after_another)
+
+
+def _union(a: FabricDefect, b: FabricDefect) -> FabricDefect:
+    start_m = min(a.along_span_m[0], b.along_span_m[0])
+    end_m = max(a.along_span_m[1], b.along_span_m[1])
+    left_mm = min(a.across_span_mm[0], b.across_span_mm[0])
+    right_mm = max(a.across_span_mm[1], b.across_span_mm[1])
+    box_a, box_b = a.box_xyxy_px, b.box_xyxy_px
+    return FabricDefect(
+        position_m=(start_m + end_m) / 2,
+        across_mm=(left_mm + right_mm) / 2,
+        length_mm=(end_m - start_m) * 1000,
+        width_mm=right_mm - left_mm,
+        class_name=a.class_name,
+        confidence=max(a.confidence, b.confidence),
+        box_xyxy_px=(
+            min(box_a[0], box_b[0]),
+            min(box_a[1], box_b[1]),
+            max(box_a[2], box_b[2]),
+            max(box_a[3], box_b[3]),
+        ),
+        frame_wh_px=a.frame_wh_px,
+    )
+
+
+def join_pieces(defects: Sequence[FabricDefect], gap_mm: float) -> list[FabricDefect]:
+    """One frame's defects with same-class pieces in a row joined (see the module docstring)."""
+    joined = list(defects)
+    if gap_mm <= 0:
+        return joined
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(joined)):
+            for j in range(i + 1, len(joined)):
+                a, b = joined[i], joined[j]
+                if a.class_name == b.class_name and _in_a_row(a, b, gap_mm):
+                    joined[i] = _union(a, b)
+                    del joined[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return joined

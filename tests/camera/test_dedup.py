@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from loomsight.camera.calibration import Calibration, FabricDefect, to_fabric
-from loomsight.camera.dedup import DedupConfig, Deduplicator
+from loomsight.camera.dedup import DedupConfig, Deduplicator, join_pieces
 from loomsight.datasets.synth.moving_web import MovingWeb
 from loomsight.inference.detections import Detections
 
@@ -164,3 +164,17 @@ def test_every_planted_defect_of_the_moving_web_is_reported_exactly_once() -> No
     assert len(seen) >= 10
     assert reported == Counter(dict.fromkeys(seen, 1))
     assert dedup.suppressed >= len(seen)  # every defect was seen more than once
+
+
+def test_pieces_of_a_line_across_the_web_in_one_frame_are_joined_compact_neighbours_not() -> None:
+    # A weft fault across the web, cut by the tiles of a wide frame into three short pieces.
+    pieces = [_seen(0.0, (150.0, 152.0), (x, x + 24.0)) for x in (8.0, 43.0, 78.0)]
+    joined = join_pieces(pieces, gap_mm=15.0)
+    assert len(joined) == 1
+    assert joined[0].across_span_mm == pytest.approx((8.0, 102.0))
+    assert joined[0].length_mm == pytest.approx(2.0)
+    assert Deduplicator().admit(pieces, 0.0) == joined
+    # Too far apart, or compact (holes side by side): kept apart.
+    assert len(join_pieces(pieces, gap_mm=5.0)) == 3
+    holes = [_seen(0.0, (150.0, 155.0), (x, x + 5.0)) for x in (100.0, 110.0)]
+    assert len(join_pieces(holes, gap_mm=15.0)) == 2
