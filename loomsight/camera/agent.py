@@ -89,7 +89,7 @@ class Agent:
         self._dropped_at_heartbeat = 0
         self._losses_seen = 0
         self._period = _Period(now(), monotonic_s())
-        metrics.set_model(pipeline.detector.model_version)
+        metrics.set_model(pipeline.model_version)
 
     def run(self, stop: threading.Event) -> AgentReport:
         """Inspect until the source ends or STOP is set; then shut down cleanly."""
@@ -179,7 +179,7 @@ class Agent:
             fps=amounts.frames_processed / elapsed_s,
             inference_ms=sum(times) / len(times) if times else 0.0,
             outbox_depth=stats.depth,
-            model_version=self.pipeline.detector.model_version,
+            model_version=self.pipeline.model_version,
         )
         self.outbox.add_heartbeat(heartbeat)
         self.metrics.fps.set(heartbeat.fps)
@@ -226,11 +226,11 @@ class Agent:
             update, self._pending_model = self._pending_model, None
         if update is None:
             return
-        old = self.pipeline.detector.model_version
-        self.pipeline.detector = update.detector
-        self.metrics.set_model(update.detector.model_version)
+        old, new = self.pipeline.model_version, update.announced.version
+        self.pipeline.use(update.detector, new)
+        self.metrics.set_model(new)
         self.report.model_swaps += 1
-        logger.info("model swapped between frames: %s -> %s", old, update.detector.model_version)
+        logger.info("model swapped between frames: %s -> %s", old, new)
 
     # shutdown
 

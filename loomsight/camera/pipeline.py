@@ -52,9 +52,14 @@ class InspectionPipeline:
         snapshots: SnapshotOptions,
     ) -> None:
         self.detector = detector
+        self.model_version = detector.model_version  # as the API names it after a swap
         self.identity, self.calibration = identity, calibration
         self.size_filter, self.dedup, self.snapshots = size_filter, dedup, snapshots
         self.roll_id = calibration.roll_id
+
+    def use(self, detector: OnnxDetector, model_version: str) -> None:
+        """Run DETECTOR from the next frame on; events name MODEL_VERSION."""
+        self.detector, self.model_version = detector, model_version
 
     def process(self, frame: Frame, frame_top_m: float) -> FrameResult:
         started = time.perf_counter()
@@ -89,7 +94,7 @@ class InspectionPipeline:
             confidence=min(max(defect.confidence, 0.0), 1.0),
             box_xyxy_px=defect.box_xyxy_px,
             frame_wh_px=defect.frame_wh_px,
-            model_version=self.detector.model_version,
+            model_version=self.model_version,
             crop_sha256=crop.sha256,
             frame_sha256=preview.sha256,
         )

@@ -2,6 +2,7 @@
 for the API): PUT images by sha256, POST IngestBatch -> IngestAck, Bearer token, items stored
 once by UUID. Switches make it go down and come back, fail the next requests, drop the
 connection after storing a batch (a lost answer), refuse chosen events, and answer slowly.
+It also announces a model (`serve_model`) on ACTIVE_MODEL_PATH and hands out its file.
 
 Also `sample_event`: events and JPEG-like images as a camera would write them.
 """
@@ -23,9 +24,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from loomsight.schema import (
+    ACTIVE_MODEL_PATH,
     IMAGE_PATH,
     INGEST_PATH,
     MAX_IMAGE_BYTES,
+    MODEL_FILE_PATH,
+    ActiveModel,
     DefectEvent,
     IngestAck,
     IngestBatch,
@@ -79,6 +83,7 @@ class IngestServer:
         self.requests: list[tuple[str, str, int]] = []  # method, path, status (0: dropped)
         self.refuse_event_ids: set[uuid.UUID] = set()  # answered 422 (a server-side rule)
         self.delay_s = 0.0
+        self.model: tuple[ActiveModel, bytes] | None = None  # announced on ACTIVE_MODEL_PATH
         self._failures: list[tuple[int, dict[str, str]]] = []
         self._drops = 0
         self.lock = threading.Lock()
@@ -114,6 +119,19 @@ class IngestServer:
             self._httpd = None
 
     stop = go_down
+
+    def serve_model(self, version: str, onnx: bytes) -> ActiveModel:
+        """Announce ONNX bytes as the active model `version` for every camera."""
+        announced = ActiveModel(
+            name=version.split("@")[0],
+            version=version,
+            sha256=hashlib.sha256(onnx).hexdigest(),
+            size_bytes=len(onnx),
+            download_path=MODEL_FILE_PATH.format(version=version),
+        )
+        with self.lock:
+            self.model = (announced, onnx)
+        return announced
 
     def fail_next(
         self, count: int, status: int = 503, headers: dict[str, str] | None = None
@@ -184,6 +202,26 @@ class _Handler(BaseHTTPRequestHandler):
         with self.api.lock:
             new = self.api.images.setdefault(sha256, body) is body
         self._answer(201 if new else 200, {"sha256": sha256})
+
+    def do_GET(self) -> None:
+        if self._begin() is None:
+            return
+        with self.api.lock:
+            model = self.api.model
+        if model is None:
+            return self._answer(404, {"detail": "no active model"})
+        announced, onnx = model
+        if self.path == ACTIVE_MODEL_PATH:
+            return self._answer(200, json.loads(announced.model_dump_json()))
+        if self.path != announced.download_path:
+            return self._answer(404, {"detail": f"no such path {self.path}"})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(onnx)))
+        self.end_headers()
+        self.wfile.write(onnx)
+        with self.api.lock:
+            self.api.requests.append(("GET", self.path, 200))
 
     def do_POST(self) -> None:
         body = self._begin()

@@ -262,3 +262,32 @@ def test_recall_of_planted_defects_on_the_moving_web(tmp_path: Path) -> None:
     assert result.false_alarms <= 0.05 * len(events)
     assert result.duplicates <= 0.05 * result.planted
     assert result.max_position_error_mm <= 10.0
+
+
+@pytest.mark.slow
+def test_the_model_is_swapped_between_frames_when_the_api_names_another(tmp_path: Path) -> None:
+    int8 = MODEL.parent / "model.int8.onnx"
+    with IngestServer(TOKEN) as server:
+        server.serve_model("fabric@2", int8.read_bytes())
+        api = {"url": server.url, "token": TOKEN, "model_poll_s": 0.2}
+        api["models_dir"] = str(tmp_path / "models")
+        settings = load_settings(None, _settings(tmp_path, frames=None, api=api))
+        stop = threading.Event()
+        with ExitStack() as stack:
+            agent = build_agent(settings, stack)
+            first_version = agent.pipeline.model_version
+            runner = threading.Thread(target=agent.run, args=(stop,))
+            runner.start()
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (
+                agent.report.model_swaps == 1 and agent.report.events >= 6
+            ):
+                time.sleep(0.1)
+            stop.set()
+            runner.join(timeout=60)
+        assert agent.report.model_swaps == 1
+        versions = {event.model_version for event in server.events.values()}  # type: ignore[attr-defined]
+        assert "fabric@2" in versions and versions <= {first_version, "fabric@2"}
+        assert agent.pipeline.detector.path.name == "model.onnx"
+        assert agent.pipeline.detector.path.parent.name == "fabric_2"
+        assert (tmp_path / "models" / "fabric_2" / "model.onnx").read_bytes() == int8.read_bytes()
