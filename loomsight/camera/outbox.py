@@ -23,12 +23,12 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from loomsight.camera.outbox_items import KINDS, OutboxBatch, OutboxStats, RejectedItem
 from loomsight.errors import OutboxError
 from loomsight.schema import (
     MAX_IMAGE_BYTES,
@@ -57,79 +57,11 @@ CREATE TABLE rejected (kind TEXT NOT NULL, item_id TEXT NOT NULL, body TEXT NOT 
     status_code INTEGER, answer TEXT NOT NULL, rejected_ns INTEGER NOT NULL);
 CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
-# kind -> (table, which is also the IngestBatch field; id column, which is also the item's field).
-# Rows are read and dropped in rowid order, the order they were written in.
-_KINDS = {
-    "event": ("events", "event_id"),
-    "heartbeat": ("heartbeats", "heartbeat_id"),
-    "alarm": ("alarms", "alarm_id"),
-    "roll": ("rolls", "mark_id"),
-}
 _DELETE_ORPHAN_IMAGE = (
     "DELETE FROM images WHERE sha256 = ?1 AND NOT EXISTS (SELECT 1 FROM events WHERE"
     " crop_sha256 = ?1) AND NOT EXISTS (SELECT 1 FROM events WHERE frame_sha256 = ?1)"
 )
 _Item = TypeVar("_Item", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class OutboxBatch:
-    """An IngestBatch to post, and the images (sha256 -> JPEG bytes) to PUT before it."""
-
-    ingest: IngestBatch
-    images: Mapping[str, bytes]
-
-    def items(self) -> list[tuple[str, str, str]]:
-        """(kind, id, JSON body) of every item in the batch."""
-        return [
-            (kind, str(getattr(item, id_field)), item.model_dump_json())
-            for kind, (field, id_field) in _KINDS.items()
-            for item in getattr(self.ingest, field)
-        ]
-
-    @property
-    def named_images(self) -> set[str]:
-        """The sha256 of every image the batch's events name (held here or not)."""
-        return {s for e in self.ingest.events for s in (e.crop_sha256, e.frame_sha256) if s}
-
-    def split(self) -> list[OutboxBatch]:
-        """One batch per item; an event's batch carries its images."""
-        parts = [
-            IngestBatch.model_validate({field: [item]})
-            for field, _ in _KINDS.values()
-            for item in getattr(self.ingest, field)
-        ]
-        return [OutboxBatch(part, _images_for(part, self.images)) for part in parts]
-
-
-@dataclass(frozen=True)
-class OutboxStats:
-    """What the outbox holds now; `depth` is the number of items still to send."""
-
-    events: int
-    heartbeats: int
-    alarms: int
-    rolls: int
-    images: int
-    image_bytes: int
-    used_bytes: int
-    images_dropped: int
-    rejected: int
-
-    @property
-    def depth(self) -> int:
-        return self.events + self.heartbeats + self.alarms + self.rolls
-
-
-@dataclass(frozen=True)
-class RejectedItem:
-    """An item set aside because the API refused it (or it no longer reads as the schema)."""
-
-    kind: str
-    item_id: str
-    body: str
-    status_code: int | None
-    answer: str
 
 
 class Outbox:
@@ -267,13 +199,13 @@ class Outbox:
     def _add(self, kind: str, item_id: str, item: BaseModel) -> None:
         with self._write(f"add a {kind}") as db:
             db.execute(
-                f"INSERT OR IGNORE INTO {_KINDS[kind][0]} VALUES (?, ?, ?)",
+                f"INSERT OR IGNORE INTO {KINDS[kind][0]} VALUES (?, ?, ?)",
                 (item_id, item.model_dump_json(), time.time_ns()),
             )
 
     def _remove(self, db: sqlite3.Connection, batch: OutboxBatch) -> None:
         for kind, item_id, _ in batch.items():
-            table, id_column = _KINDS[kind]
+            table, id_column = KINDS[kind]
             db.execute(f"DELETE FROM {table} WHERE {id_column} = ?", (item_id,))
         db.executemany(_DELETE_ORPHAN_IMAGE, [(sha,) for sha in batch.named_images])
 
@@ -281,7 +213,7 @@ class Outbox:
         log.error("outbox: %d stored items do not read as the schema; set aside", len(rows))
         with self._write("set aside unreadable items") as db:
             for kind, rowid, body, error in rows:
-                table, id_column = _KINDS[kind]
+                table, id_column = KINDS[kind]
                 db.execute(
                     f"INSERT INTO rejected SELECT ?, {id_column}, body, NULL, ?, ? FROM {table} "
                     "WHERE rowid = ?",
@@ -399,18 +331,13 @@ def _read_items(
     """The oldest `limit` items of `kind`; rows that fail validation go to `unreadable`."""
     items: list[_Item] = []
     for rowid, body in db.execute(
-        f"SELECT rowid, body FROM {_KINDS[kind][0]} ORDER BY rowid LIMIT ?", (limit,)
+        f"SELECT rowid, body FROM {KINDS[kind][0]} ORDER BY rowid LIMIT ?", (limit,)
     ).fetchall():
         try:
             items.append(model.model_validate_json(body))
         except ValidationError as error:
             unreadable.append((kind, rowid, body, str(error)))
     return items
-
-
-def _images_for(batch: IngestBatch, images: Mapping[str, bytes]) -> dict[str, bytes]:
-    named = {s for e in batch.events for s in (e.crop_sha256, e.frame_sha256) if s}
-    return {sha: jpeg for sha, jpeg in images.items() if sha in named}
 
 
 def _used_bytes(db: sqlite3.Connection) -> int:

@@ -29,7 +29,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from loomsight.camera.outbox import Outbox, OutboxBatch
+from loomsight.camera.outbox import Outbox
+from loomsight.camera.outbox_items import OutboxBatch
 from loomsight.schema import (
     IMAGE_PATH,
     INGEST_PATH,

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from loomsight.camera.outbox import Outbox, OutboxBatch
+from loomsight.camera.outbox import Outbox
+from loomsight.camera.outbox_items import OutboxBatch
 from loomsight.errors import OutboxError
 from loomsight.schema import (
     MAX_IMAGE_BYTES,
