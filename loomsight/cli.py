@@ -24,6 +24,7 @@ from loomsight.commands import (
     export,
     inspection,
     models,
+    serve,
     synth,
     train,
 )
@@ -54,6 +55,8 @@ app.command("export")(export.export_command)
 app.command("evaluate")(evaluate.evaluate_command)
 app.add_typer(models.models_app, name="models")
 app.command("inspect")(inspection.inspect_command)
+app.command("serve")(serve.serve_command)
+app.add_typer(serve.api_app, name="api")
 
 
 def _show_version(value: bool) -> None:

@@ -1,0 +1,1 @@
+"""The API service: ingest, rates, rolls, review, models (FastAPI + SQLAlchemy)."""

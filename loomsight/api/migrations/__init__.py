@@ -1,0 +1,1 @@
+"""Alembic migrations of the API database; applied by `loomsight serve` (see api/migrate.py)."""

@@ -1,0 +1,1 @@
+"""One APIRouter per resource; `loomsight.api.app.create_app` includes them."""

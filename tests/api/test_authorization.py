@@ -1,0 +1,236 @@
+"""The authorisation matrix: each role against each route, allowed or refused.
+
+One server per database for the whole table (the requests make fresh ids where they create
+things). Allowed means neither 401 nor 403 (and never a 5xx); refused means 401 for nobody and
+403 for a known credential that may not do this.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from loomsight.schema import ACTIVE_MODEL_PATH, IMAGE_PATH, INGEST_PATH, MODEL_FILE_PATH
+from tests.api.conftest import (
+    BACKENDS,
+    PASSWORD,
+    LiveApi,
+    batch,
+    event,
+    fresh_database,
+    live_api,
+)
+from tests.api.test_images import jpeg
+from tests.api.test_models import CARD
+
+ROLES = ("anonymous", "camera_a", "camera_b", "reviewer", "admin")
+MODEL_BYTES = b"not really onnx, but the card says so"
+IMAGE = jpeg(7)
+IMAGE_SHA = hashlib.sha256(IMAGE).hexdigest()
+
+
+@dataclass
+class World:
+    api: LiveApi
+    clients: dict[str, httpx.Client]
+
+
+def _card(version: str) -> dict[str, Any]:
+    card: dict[str, Any] = json.loads(json.dumps(CARD))
+    card["version"] = version
+    card["onnx"].update(sha256=hashlib.sha256(MODEL_BYTES).hexdigest(), size_bytes=len(MODEL_BYTES))
+    return card
+
+
+def _model_files(version: str) -> dict[str, Any]:
+    return {
+        "onnx": ("model.onnx", MODEL_BYTES, "application/octet-stream"),
+        "card": ("model.json", json.dumps(_card(version)).encode(), "application/json"),
+    }
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    folder = tmp_path_factory.mktemp("matrix")
+    with fresh_database(str(request.param), folder) as url, live_api(url, folder) as api:
+        api.add_machine("loom-a")
+        api.add_machine("loom-b")
+        clients = {
+            "anonymous": api.client(),
+            "camera_a": api.add_camera("loom-a", "cam-a"),
+            "camera_b": api.add_camera("loom-b", "cam-b"),
+            "reviewer": api.add_user("rita", "reviewer"),
+            "admin": api.admin,
+        }
+        assert api.admin.post("/api/v1/models", files=_model_files("m@1")).status_code == 201
+        clients["camera_a"].put(
+            IMAGE_PATH.format(sha256=IMAGE_SHA),
+            content=IMAGE,
+            headers={"content-type": "image/jpeg"},
+        )
+        yield World(api=api, clients=clients)
+
+
+def _fresh() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _new_camera(world: World) -> str:
+    camera_id = f"spare-{_fresh()}"
+    world.api.admin.post("/api/v1/machines/loom-a/cameras", json={"id": camera_id})
+    return camera_id
+
+
+def _new_user(world: World) -> str:
+    username = f"user-{_fresh()}"
+    body = {"username": username, "password": PASSWORD, "role": "reviewer"}
+    world.api.admin.post("/api/v1/users", json=body)
+    return username
+
+
+Call = Callable[[httpx.Client, World], httpx.Response]
+
+ROUTES: dict[str, tuple[Call, set[str]]] = {
+    "POST ingest": (
+        lambda c, w: c.post(INGEST_PATH, json=batch(events=[event("loom-a", "cam-a")])),
+        {"camera_a"},
+    ),
+    "PUT image": (
+        lambda c, w: c.put(
+            IMAGE_PATH.format(sha256=IMAGE_SHA),
+            content=IMAGE,
+            headers={"content-type": "image/jpeg"},
+        ),
+        {"camera_a", "camera_b"},
+    ),
+    "GET image": (lambda c, w: c.get(IMAGE_PATH.format(sha256=IMAGE_SHA)), {"reviewer", "admin"}),
+    "GET active model": (lambda c, w: c.get(ACTIVE_MODEL_PATH), {"camera_a", "camera_b"}),
+    "GET model file": (
+        lambda c, w: c.get(MODEL_FILE_PATH.format(version="m@1")),
+        {"camera_a", "camera_b", "reviewer", "admin"},
+    ),
+    "GET models": (lambda c, w: c.get("/api/v1/models"), {"reviewer", "admin"}),
+    "GET model": (lambda c, w: c.get("/api/v1/models/m@1"), {"reviewer", "admin"}),
+    "POST model": (
+        lambda c, w: c.post("/api/v1/models", files=_model_files(f"m@{_fresh()}")),
+        {"admin"},
+    ),
+    "POST activate": (
+        lambda c, w: c.post("/api/v1/models/m@1/activate", json={"machines": ["loom-b"]}),
+        {"admin"},
+    ),
+    "POST deactivate": (
+        lambda c, w: c.post("/api/v1/models/m@1/deactivate", json={"machines": ["loom-b"]}),
+        {"admin"},
+    ),
+    "POST machines": (
+        lambda c, w: c.post("/api/v1/machines", json={"id": _fresh(), "name": "n"}),
+        {"admin"},
+    ),
+    "GET machines": (lambda c, w: c.get("/api/v1/machines"), {"reviewer", "admin"}),
+    "GET machine": (lambda c, w: c.get("/api/v1/machines/loom-a"), {"reviewer", "admin"}),
+    "PATCH machine": (
+        lambda c, w: c.patch("/api/v1/machines/loom-b", json={"article": "twill"}),
+        {"admin"},
+    ),
+    "POST camera": (
+        lambda c, w: c.post("/api/v1/machines/loom-b/cameras", json={"id": _fresh()}),
+        {"admin"},
+    ),
+    "GET cameras": (lambda c, w: c.get("/api/v1/machines/loom-a/cameras"), {"admin"}),
+    "POST camera token": (
+        lambda c, w: c.post(f"/api/v1/cameras/{_new_camera(w)}/token"),
+        {"admin"},
+    ),
+    "DELETE camera": (lambda c, w: c.delete(f"/api/v1/cameras/{_new_camera(w)}"), {"admin"}),
+    "POST users": (
+        lambda c, w: c.post(
+            "/api/v1/users", json={"username": _fresh(), "password": PASSWORD, "role": "reviewer"}
+        ),
+        {"admin"},
+    ),
+    "GET users": (lambda c, w: c.get("/api/v1/users"), {"admin"}),
+    "DELETE user": (lambda c, w: c.delete(f"/api/v1/users/{_new_user(w)}"), {"admin"}),
+    "GET me": (lambda c, w: c.get("/api/v1/auth/me"), {"reviewer", "admin"}),
+    "GET healthz": (lambda c, w: c.get("/healthz"), set(ROLES)),
+    "GET readyz": (lambda c, w: c.get("/readyz"), set(ROLES)),
+    "GET metrics": (lambda c, w: c.get("/metrics"), set(ROLES)),
+    "GET openapi": (lambda c, w: c.get("/openapi.json"), set(ROLES)),
+}
+CASES = [
+    pytest.param(route, role, role in allowed, id=f"{route}-{role}")
+    for route, (_call, allowed) in ROUTES.items()
+    for role in ROLES
+]
+
+
+@pytest.mark.parametrize(("route", "role", "allowed"), CASES)
+def test_each_role_against_each_route(world: World, route: str, role: str, allowed: bool) -> None:
+    call, _allowed = ROUTES[route]
+
+    response = call(world.clients[role], world)
+
+    assert response.status_code < 500, response.text
+    if allowed:
+        assert response.status_code not in (401, 403), response.text
+        assert response.status_code < 400 or route == "GET active model", response.text
+    else:
+        assert response.status_code == (401 if role == "anonymous" else 403), response.text
+        assert response.json()["detail"]
+
+
+def test_every_route_of_the_app_is_in_the_matrix(world: World) -> None:
+    schema = world.clients["anonymous"].get("/openapi.json").json()
+    operations = {
+        f"{method.upper()} {path}" for path, item in schema["paths"].items() for method in item
+    }
+    covered = {
+        "POST /api/v1/ingest",
+        "PUT /api/v1/images/{sha256}",
+        "GET /api/v1/images/{sha256}",
+        "GET /api/v1/camera/model",
+        "GET /api/v1/models/{version}/file",
+        "GET /api/v1/models",
+        "GET /api/v1/models/{version}",
+        "POST /api/v1/models",
+        "POST /api/v1/models/{version}/activate",
+        "POST /api/v1/models/{version}/deactivate",
+        "POST /api/v1/machines",
+        "GET /api/v1/machines",
+        "GET /api/v1/machines/{machine_id}",
+        "PATCH /api/v1/machines/{machine_id}",
+        "POST /api/v1/machines/{machine_id}/cameras",
+        "GET /api/v1/machines/{machine_id}/cameras",
+        "POST /api/v1/cameras/{camera_id}/token",
+        "DELETE /api/v1/cameras/{camera_id}",
+        "POST /api/v1/users",
+        "GET /api/v1/users",
+        "DELETE /api/v1/users/{username}",
+        "GET /api/v1/auth/me",
+        "GET /healthz",
+        "GET /readyz",
+        # Tested on their own (test_accounts): logging in is for everybody, logging out ends
+        # the session the rest of the table needs.
+        "POST /api/v1/auth/token",
+        "POST /api/v1/auth/logout",
+    }
+    assert operations == covered
+
+
+def test_a_camera_learns_only_its_own_machines_model(world: World) -> None:
+    admin = world.api.admin
+    admin.post("/api/v1/models/m@1/activate", json={"machines": ["loom-a"]})
+    try:
+        assert world.clients["camera_a"].get(ACTIVE_MODEL_PATH).json()["version"] == "m@1"
+        assert world.clients["camera_b"].get(ACTIVE_MODEL_PATH).status_code == 404
+    finally:
+        admin.post("/api/v1/models/m@1/deactivate", json={"machines": ["loom-a"]})
