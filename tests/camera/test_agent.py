@@ -134,14 +134,14 @@ def _write_config(tmp_path: Path, settings: dict[str, Any]) -> Path:
     return path
 
 
-def _start_cli(config: Path, tmp_path: Path) -> subprocess.Popen[str]:
+def _start_cli(config: Path, tmp_path: Path, token: str = TOKEN) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "loomsight", "inspect", "--config", str(config)],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "LOOMSIGHT_AGENT_API__TOKEN": TOKEN},
+        env={**os.environ, "LOOMSIGHT_AGENT_API__TOKEN": token},
     )
 
 

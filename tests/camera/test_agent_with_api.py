@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import threading
 import time
 from contextlib import ExitStack
@@ -18,7 +19,7 @@ from loomsight.api.tables import Event, Heartbeat, Image
 from loomsight.camera.assemble import build_agent
 from loomsight.camera.settings import load_settings
 from tests.api.conftest import LiveApi, fresh_database, live_api
-from tests.camera.test_agent import MODEL, _settings
+from tests.camera.test_agent import MODEL, _settings, _start_cli, _wait_for_events, _write_config
 
 INT8 = MODEL.parent / "model.int8.onnx"
 
@@ -100,3 +101,36 @@ def test_the_agent_feeds_the_real_api_and_takes_its_model(tmp_path: Path) -> Non
             versions = set(connection.execute(select(Event.model_version).distinct()).scalars())
         engine.dispose()
         assert "default@calibrated" in versions and len(versions) == 2
+
+
+@pytest.mark.slow
+def test_kill_9_and_restart_against_the_real_api_loses_and_doubles_nothing(
+    tmp_path: Path,
+) -> None:
+    outbox = tmp_path / "outbox" / "agent.sqlite"
+    with (
+        fresh_database("sqlite", tmp_path) as database_url,
+        live_api(database_url, tmp_path) as api,
+    ):
+        token = _camera_token(api)
+        settings = _settings(tmp_path, frames=None, api={"url": api.base_url, "model_poll_s": 0})
+        config = _write_config(tmp_path, settings)
+        process = _start_cli(config, tmp_path, token)
+        _wait_for_events(outbox, None, 8)
+        process.kill()
+        process.wait(timeout=30)
+        with sqlite3.connect(outbox) as db:
+            pending = {row[0] for row in db.execute("SELECT event_id FROM events")}
+        engine = create_engine(database_url)
+        with engine.connect() as connection:
+            stored_before = {str(i) for i in connection.execute(select(Event.event_id)).scalars()}
+        settings["source"]["max_frames"] = 4
+        process = _start_cli(_write_config(tmp_path, settings), tmp_path, token)
+        output, _ = process.communicate(timeout=120)
+        assert process.returncode == 0, output
+        with engine.connect() as connection:
+            ids = [str(i) for i in connection.execute(select(Event.event_id)).scalars()]
+        engine.dispose()
+        assert len(ids) == len(set(ids))  # stored once each
+        assert (pending | stored_before) <= set(ids)  # nothing written before the kill is lost
+        assert len(pending | stored_before) >= 8
