@@ -47,6 +47,7 @@ class DetectorOptions(BaseModel):
     tile_overlap_px: int | None = Field(default=None, ge=0)  # None: a fifth of a tile
     auto_tile_factor: float = Field(default=1.5, ge=1)  # "auto": tile when a side > input * this
     max_batch: int = Field(default=16, ge=1)  # most images or tiles per run (dynamic batch only)
+    rect: bool = True  # models of dynamic height and width: pad only to the stride (ultralytics)
 
 
 def _dims(shape: Sequence[Any]) -> str:
@@ -98,6 +99,7 @@ class OnnxDetector:
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
         self.input_size_hw, self.batch_size = self._check_input(_literal(metadata, "imgsz"))
+        self.rect_stride = self._rect_stride(_literal(metadata, "stride"))
         names = self.card.classes if self.card else _metadata_names(metadata)
         self.output_format, self.names = self._check_output(self._warm_up(), names or None)
         card = self.card
@@ -144,6 +146,15 @@ class OnnxDetector:
             )
         return (size_hw[0], size_hw[1]), batch
 
+    def _rect_stride(self, metadata_stride: Any) -> int | None:
+        """The stride to pad to when the model takes any height and width (as ultralytics'
+        predict does for such models); None: pad to the full input size."""
+        shape = self.session.get_inputs()[0].shape
+        dynamic_hw = not all(isinstance(d, int) and d > 0 for d in shape[2:])
+        stride = self.card.stride if self.card else metadata_stride
+        usable = isinstance(stride, int) and stride > 0
+        return int(stride) if dynamic_hw and self.options.rect and usable else None
+
     def _warm_up(self) -> tuple[int, ...]:
         """Run a zero tensor of the input's shape (the first run is slow); the output's shape."""
         zeros = np.zeros((self.batch_size or 1, 3, *self.input_size_hw), dtype=np.float32)
@@ -189,21 +200,27 @@ class OnnxDetector:
         return "sha256:" + file_sha256(self.path)[:12]
 
     def _run(self, letterboxed: Sequence[UInt8Array]) -> list[Detections]:
-        """Letterboxed images -> detections in input pixels, several images per run if the batch
-        size is dynamic (zero-padded to a fixed batch size otherwise)."""
+        """Letterboxed images -> detections in input pixels, several images of one shape per run
+        if the batch size is dynamic (zero-padded to a fixed batch size otherwise)."""
         step = self.batch_size or self.options.max_batch
         thresholds = (self.class_thresholds, self.iou_threshold, self.options.max_det)
-        found: list[Detections] = []
-        for start in range(0, len(letterboxed), step):
-            chunk = letterboxed[start : start + step]
-            tensor = to_input_tensor(chunk)
-            if self.batch_size and len(chunk) < self.batch_size:
-                tensor = np.pad(tensor, [(0, self.batch_size - len(chunk)), *[(0, 0)] * 3])
-            output = self.session.run([self.output_name], {self.input_name: tensor})[0]
-            self.session_runs += 1
-            output = np.asarray(output[: len(chunk)], dtype=np.float32)
-            found += decode(output, self.output_format, *thresholds)
-        return found
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for index, image in enumerate(letterboxed):
+            by_shape.setdefault(image.shape, []).append(index)
+        found: dict[int, Detections] = {}
+        for indexes in by_shape.values():
+            for start in range(0, len(indexes), step):
+                chunk = indexes[start : start + step]
+                tensor = to_input_tensor([letterboxed[i] for i in chunk])
+                if self.batch_size and len(chunk) < self.batch_size:
+                    tensor = np.pad(tensor, [(0, self.batch_size - len(chunk)), *[(0, 0)] * 3])
+                output = self.session.run([self.output_name], {self.input_name: tensor})[0]
+                self.session_runs += 1
+                output = np.asarray(output[: len(chunk)], dtype=np.float32)
+                found.update(
+                    zip(chunk, decode(output, self.output_format, *thresholds), strict=True)
+                )
+        return [found[index] for index in range(len(letterboxed))]
 
     def detect(self, frame: UInt8Array) -> Detections:
         """Defects in one frame (HxW grey or HxWx3 BGR uint8), boxes in frame pixels."""
@@ -224,7 +241,7 @@ class OnnxDetector:
             )
             for w in plans[-1]:
                 crop = image[w.y_px : w.y_px + w.height_px, w.x_px : w.x_px + w.width_px]
-                placements.append(Letterbox.fit(crop.shape[:2], input_hw))
+                placements.append(Letterbox.fit(crop.shape[:2], input_hw, self.rect_stride))
                 letterboxed.append(placements[-1].apply(crop))
         found = iter(
             Detections(placement.to_source_xyxy(d.xyxy_px), d.confidence, d.class_id)

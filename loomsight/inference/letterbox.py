@@ -1,9 +1,11 @@
 """Letterbox an image into the model input, and map boxes back: the same numbers as ultralytics.
 
-Ultralytics' predict (`LetterBox` in ultralytics/data/augment.py, used with `auto=False` for ONNX
-models of fixed size) scales by r = min(in_h / h, in_w / w) (up or down), resizes to
-(max(round(w * r), 1), max(round(h * r), 1)) with `cv2.INTER_LINEAR` (only when the size changes),
-and pads with grey 114 on both sides: left = round(dw / 2 - 0.1), right = round(dw / 2 + 0.1).
+Ultralytics' predict (`LetterBox` in ultralytics/data/augment.py) scales by
+r = min(in_h / h, in_w / w) (up or down), resizes to (max(round(w * r), 1), max(round(h * r), 1))
+with `cv2.INTER_LINEAR` (only when the size changes), and pads with grey 114 on both sides:
+left = round(dw / 2 - 0.1), right = round(dw / 2 + 0.1). For a model of fixed input size the
+padding fills the input (`auto=False`); for a model with dynamic height and width it pads only to
+the next multiple of the stride (`auto=True`: a 1280x720 frame becomes 416x256, not 416x416).
 Boxes go back as in `ultralytics.utils.ops.scale_boxes`: minus the left/top pad, divided by the
 per-axis gain (resized / source size), clipped to the image. Frames are checked and made BGR
 first (`as_bgr`); the input tensor is RGB, 0..1, float32, as ultralytics feeds it.
@@ -36,17 +38,23 @@ class Letterbox:
     pad_top_px: int
 
     @classmethod
-    def fit(cls, source_hw: tuple[int, int], input_hw: tuple[int, int]) -> Letterbox:
-        """The placement ultralytics' LetterBox (centred, scale up or down) chooses."""
+    def fit(
+        cls, source_hw: tuple[int, int], input_hw: tuple[int, int], stride: int | None = None
+    ) -> Letterbox:
+        """The placement ultralytics' LetterBox (centred, scale up or down) chooses; with STRIDE
+        (a model of dynamic height and width) the input shrinks to the next multiple of it."""
         height, width = source_hw
         in_h, in_w = input_hw
         if min(height, width, in_h, in_w) <= 0:
             raise ValueError(f"sizes must be positive, got source {source_hw} and input {input_hw}")
         ratio = min(in_h / height, in_w / width)
         resized_wh = (max(round(width * ratio), 1), max(round(height * ratio), 1))
-        pad_w = (in_w - resized_wh[0]) / 2
-        pad_h = (in_h - resized_wh[1]) / 2
-        return cls(source_hw, input_hw, resized_wh, round(pad_w - 0.1), round(pad_h - 0.1))
+        dw, dh = in_w - resized_wh[0], in_h - resized_wh[1]
+        if stride is not None:
+            dw, dh = dw % stride, dh % stride
+            input_hw = (resized_wh[1] + dh, resized_wh[0] + dw)
+        placement = (round(dw / 2 - 0.1), round(dh / 2 - 0.1))
+        return cls(source_hw, input_hw, resized_wh, *placement)
 
     def apply(self, image: UInt8Array) -> UInt8Array:
         """IMAGE (HxWx3 uint8, of `source_hw`) resized and padded to `input_hw`."""

@@ -1,7 +1,8 @@
 """Our detector against ultralytics' own predict on the same ONNX file: same boxes and scores.
 
 ultralytics (8.4) predicts a fixed-size ONNX model with a square letterbox to the exported imgsz
-(`LetterBox(auto=False)`: rect letterboxing is only for .pt and dynamic models), RGB 0..1 input,
+(`LetterBox(auto=False)`) and a model of dynamic height and width, one frame at a time, with a
+letterbox padded only to the stride (`auto=True`), as our detector does; RGB 0..1 input,
 `non_max_suppression` (best class per anchor, conf > threshold, class-aware NMS, max_det), and
 `scale_boxes` back to the frame. We must give the same boxes within 1 px, same classes and scores
 within 1e-3, on frames of many sizes and aspect ratios, grey and colour.
@@ -20,7 +21,7 @@ from loomsight.inference.decode import decode_raw
 from loomsight.inference.detections import Detections
 from loomsight.inference.detector import DetectorOptions, OnnxDetector
 from loomsight.inference.letterbox import as_bgr
-from tests.inference.conftest import ExportedModels, fabric_images
+from tests.inference.conftest import IMGSZ, ExportedModels, fabric_images
 
 CONF, IOU, MAX_DET = 0.1, 0.7, 300
 BOX_TOLERANCE_PX, SCORE_TOLERANCE = 1.0, 1e-3
@@ -47,16 +48,20 @@ def ultralytics_predict(
     ultralytics: ModuleType, onnx_path: Path, frames: list[np.ndarray[Any, Any]]
 ) -> list[Detections]:
     model = ultralytics.YOLO(str(onnx_path), task="detect")
-    results = model.predict(
-        [as_bgr(frame) for frame in frames], conf=CONF, iou=IOU, max_det=MAX_DET, verbose=False
-    )
+    results = [  # one by one: ultralytics pads a batch of mixed sizes to the full square
+        result
+        for frame in frames
+        for result in model.predict(
+            as_bgr(frame), imgsz=IMGSZ, conf=CONF, iou=IOU, max_det=MAX_DET, verbose=False
+        )
+    ]
     return [
         Detections(r.boxes.xyxy.numpy(), r.boxes.conf.numpy(), r.boxes.cls.numpy().astype(int))
         for r in results
     ]
 
 
-@pytest.mark.parametrize("model", ["static", "nms"])
+@pytest.mark.parametrize("model", ["static", "dynamic", "nms"])
 def test_same_detections_as_ultralytics_predict(
     exported: ExportedModels,
     ultralytics_offline: ModuleType,
