@@ -18,8 +18,10 @@ from loomsight.commands import (
     dataset_check,
     dataset_import,
     dataset_merge,
+    dataset_pull,
     dataset_split,
     dataset_tile,
+    demo,
     evaluate,
     export,
     inspection,
@@ -47,6 +49,7 @@ dataset_app.command("split")(dataset_split.split_command)
 dataset_app.command("check")(dataset_check.check_command)
 dataset_app.command("stats")(dataset_check.stats_command)
 dataset_app.command("merge")(dataset_merge.merge_command)
+dataset_app.command("pull")(dataset_pull.pull_command)
 dataset_app.add_typer(dataset_import.import_app, name="import")
 
 app.command("synth")(synth.synth_command)
@@ -56,6 +59,7 @@ app.command("evaluate")(evaluate.evaluate_command)
 app.add_typer(models.models_app, name="models")
 app.command("inspect")(inspection.inspect_command)
 app.command("serve")(serve.serve_command)
+app.command("demo")(demo.demo_command)
 app.add_typer(serve.api_app, name="api")
 
 

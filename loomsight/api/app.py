@@ -18,9 +18,23 @@ from loomsight.api.clock import Clock, utc_now
 from loomsight.api.context import build_context
 from loomsight.api.handlers import install_handlers
 from loomsight.api.middleware import BodyLimit, BodyLimitMiddleware, ObservabilityMiddleware
-from loomsight.api.routes import auth, cameras, health, images, ingest, machines, models, users
+from loomsight.api.routes import (
+    auth,
+    cameras,
+    datasets,
+    health,
+    images,
+    ingest,
+    machines,
+    models,
+    rates,
+    review,
+    rolls,
+    users,
+)
 from loomsight.api.settings import ApiSettings
 from loomsight.api.storage import BlobStore
+from loomsight.api.web.install import install as install_pages
 from loomsight.schema import API_PREFIX, SCHEMA_VERSION
 
 DESCRIPTION = f"""Defects from the line cameras, kept per machine and roll; images; models.
@@ -59,8 +73,22 @@ def create_app(
     )
     app.state.context = context
     install_handlers(app)
-    for module in (ingest, images, models, machines, cameras, users, auth, health):
+    for module in (
+        ingest,
+        images,
+        models,
+        machines,
+        cameras,
+        users,
+        auth,
+        health,
+        review,
+        datasets,
+        rates,
+        rolls,
+    ):
         app.include_router(module.router)
+    install_pages(app)  # the browser pages, their static files, the redirect to /login
     app.add_middleware(BodyLimitMiddleware, limit_for=partial(body_limit_for, settings))
     app.add_middleware(ObservabilityMiddleware, metrics=context.metrics)  # outermost
     return app

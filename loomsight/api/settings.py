@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from loomsight.api.report_settings import ReportSettings
 from loomsight.schema import MAX_IMAGE_BYTES
 
 MIB = 1024 * 1024
@@ -45,6 +46,10 @@ class ApiSettings(BaseSettings):
         False, description="Send the session cookie over HTTPS only (set behind a TLS proxy)."
     )
     db_pool_size: int = Field(10, ge=1, le=200, description="Database connections kept open.")
+    reports: ReportSettings = Field(
+        default_factory=ReportSettings,
+        description="Shifts, coverage gap threshold, roll grades (JSON).",
+    )
     metrics_token: SecretStr | None = Field(
         None, description="If set, GET /metrics needs `Authorization: Bearer <this>`."
     )

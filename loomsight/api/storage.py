@@ -69,6 +69,10 @@ class BlobStore(Protocol):
 
     def stream(self, kind: BlobKind, sha256: str) -> Iterator[bytes]: ...
 
+    def delete(self, kind: BlobKind, sha256: str) -> bool:
+        """Remove a blob; False if there was none."""
+        ...
+
 
 class LocalFolderStore:
     def __init__(self, root: Path) -> None:
@@ -136,6 +140,13 @@ class LocalFolderStore:
 
     def exists(self, kind: BlobKind, sha256: str) -> bool:
         return self._path(kind, sha256).is_file()
+
+    def delete(self, kind: BlobKind, sha256: str) -> bool:
+        path = self._path(kind, sha256)
+        if not path.is_file():
+            return False
+        path.unlink()
+        return True
 
     def read_bytes(self, kind: BlobKind, sha256: str) -> bytes:
         try:

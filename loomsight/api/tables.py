@@ -206,6 +206,7 @@ class RollMark(Base):
     length_m: Mapped[float | None] = mapped_column(Float)
     source: Mapped[str] = mapped_column(String(8))
     received_at: Mapped[datetime]
+    entered_by: Mapped[str | None] = mapped_column(ID)  # the user, for a manual mark
 
 
 class Roll(Base):
@@ -219,6 +220,43 @@ class Roll(Base):
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     length_m: Mapped[float | None] = mapped_column(Float)
+
+
+class EventHour(Base):
+    """Events counted per machine, UTC hour, model, class and review state, so that rates read
+    hours instead of rows. Kept by database triggers (migration 0002) on every insert, update and
+    delete of events; never written by the application."""
+
+    __tablename__ = "event_hours"
+
+    machine_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    hour_index: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # hours since 1970, UTC
+    model_version: Mapped[str] = mapped_column(ID, primary_key=True)
+    class_name: Mapped[str] = mapped_column(ID, primary_key=True)  # as detected
+    review_state: Mapped[str] = mapped_column(String(16), primary_key=True)  # or 'unreviewed'
+    review_class: Mapped[str] = mapped_column(ID, primary_key=True)  # after a relabelling
+    events: Mapped[int] = mapped_column(BigInteger)
+
+
+class HeartbeatHour(Base):
+    """Heartbeats summed per machine, UTC hour of their period start, camera and model (''
+    when the heartbeat named none). Kept by database triggers (migration 0002) like EventHour.
+    Times are seconds since 1970 (UTC); covered_s is the sum of the periods' lengths."""
+
+    __tablename__ = "heartbeat_hours"
+
+    machine_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    hour_index: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    camera_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    model_version: Mapped[str] = mapped_column(ID, primary_key=True)
+    heartbeats: Mapped[int] = mapped_column(BigInteger)
+    inspected_m: Mapped[float] = mapped_column(Float)
+    inspected_m2: Mapped[float] = mapped_column(Float)
+    skipped_m: Mapped[float] = mapped_column(Float)
+    skipped_m2: Mapped[float] = mapped_column(Float)
+    covered_s: Mapped[float] = mapped_column(Float)
+    first_start_s: Mapped[float] = mapped_column(Float)
+    last_end_s: Mapped[float] = mapped_column(Float)
 
 
 class Image(Base):

@@ -224,3 +224,32 @@ def add_camera_command(
     finally:
         engine.dispose()
     typer.echo(token)
+
+
+@api_app.command("prune-images")
+def prune_images_command(
+    older_than_days: float = typer.Option(
+        ..., "--older-than-days", min=0, help="Delete images stored more than this many days ago."
+    ),
+) -> None:
+    """Delete old images from storage (run it daily, e.g. from cron); events are kept."""
+    from datetime import timedelta
+
+    from sqlalchemy.orm import Session
+
+    from loomsight.api.clock import utc_now
+    from loomsight.api.services.retention import prune_images
+    from loomsight.api.storage import LocalFolderStore
+
+    settings = load_settings()
+    engine = _migrated_engine(settings)
+    try:
+        with Session(engine) as session:
+            cutoff = utc_now() - timedelta(days=older_than_days)
+            result = prune_images(session, LocalFolderStore(settings.storage_dir), cutoff)
+    finally:
+        engine.dispose()
+    typer.echo(
+        f"deleted {result.images_deleted} images ({result.bytes_freed / 1e6:.1f} MB) stored "
+        f"before {cutoff:%Y-%m-%d %H:%M} UTC; events kept"
+    )

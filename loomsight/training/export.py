@@ -141,8 +141,9 @@ def export_model(options: ExportOptions) -> ModelCard:
 def check_parity(
     model: Any, onnx_path: Path, images: Sequence[Path], imgsz: int
 ) -> tuple[ParityCheck, bool]:
-    """Same boxes from the checkpoint (ultralytics, square letterbox) and our ONNX detector; and
-    whether the ONNX output is already NMS-ed (BxKx6)."""
+    """Same boxes from the checkpoint (ultralytics' predict) and our ONNX detector; and whether
+    the ONNX output is already NMS-ed (BxKx6). Both letterbox a frame to the stride only (the
+    export has dynamic height and width), as the camera runs it."""
     from loomsight.inference.decode import OutputFormat
     from loomsight.inference.detector import DetectorOptions, OnnxDetector
 
@@ -158,7 +159,6 @@ def check_parity(
             imgsz=imgsz,
             conf=PARITY_CONF,
             iou=0.7,
-            rect=False,
             verbose=False,
             device="cpu",
         )[0]

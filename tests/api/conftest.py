@@ -284,3 +284,25 @@ def batch(**parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 def post_batch(client: httpx.Client, body: dict[str, Any]) -> httpx.Response:
     return client.post(INGEST_PATH, json=body)
+
+
+def set_verdicts(
+    database_url: str, verdicts: dict[uuid.UUID, tuple[str | None, str | None]]
+) -> None:
+    """Write QA verdicts (verdict, corrected class) straight into the events table."""
+    from sqlalchemy import update
+
+    from loomsight.api.tables import Event
+
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        with Session(engine) as session:
+            for event_id, (verdict, corrected) in verdicts.items():
+                session.execute(
+                    update(Event)
+                    .where(Event.event_id == event_id)
+                    .values(verdict=verdict, corrected_class=corrected)
+                )
+            session.commit()
+    finally:
+        engine.dispose()

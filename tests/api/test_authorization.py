@@ -97,6 +97,18 @@ def _new_user(world: World) -> str:
     return username
 
 
+def _new_event(world: World) -> str:
+    body = event("loom-a", "cam-a")
+    world.clients["camera_a"].post(INGEST_PATH, json=batch(events=[body]))
+    return str(body["event_id"])
+
+
+def _new_roll(world: World) -> str:
+    roll_id = f"roll-{_fresh()}"
+    world.api.admin.post(f"/api/v1/machines/loom-a/rolls/{roll_id}/marks", json={"kind": "start"})
+    return roll_id
+
+
 Call = Callable[[httpx.Client, World], httpx.Response]
 
 ROUTES: dict[str, tuple[Call, set[str]]] = {
@@ -165,6 +177,53 @@ ROUTES: dict[str, tuple[Call, set[str]]] = {
     "GET readyz": (lambda c, w: c.get("/readyz"), set(ROLES)),
     "GET metrics": (lambda c, w: c.get("/metrics"), set(ROLES)),
     "GET openapi": (lambda c, w: c.get("/openapi.json"), set(ROLES)),
+    "GET review queue": (lambda c, w: c.get("/api/v1/review/queue"), {"reviewer", "admin"}),
+    "GET review summary": (lambda c, w: c.get("/api/v1/review/summary"), {"reviewer", "admin"}),
+    "GET review detection": (
+        lambda c, w: c.get(f"/api/v1/review/events/{_new_event(w)}"),
+        {"reviewer", "admin"},
+    ),
+    "PUT verdict": (
+        lambda c, w: c.put(
+            f"/api/v1/review/events/{_new_event(w)}/verdict", json={"verdict": "confirmed"}
+        ),
+        {"reviewer", "admin"},
+    ),
+    "DELETE verdict": (
+        lambda c, w: c.delete(f"/api/v1/review/events/{_new_event(w)}/verdict"),
+        {"reviewer", "admin"},
+    ),
+    "GET reviewed dataset": (
+        lambda c, w: c.get("/api/v1/datasets/reviewed"),
+        {"reviewer", "admin"},
+    ),
+    "GET machine rates": (
+        lambda c, w: c.get("/api/v1/machines/loom-a/rates"),
+        {"reviewer", "admin"},
+    ),
+    "GET compared rates": (
+        lambda c, w: c.get("/api/v1/rates", params={"machine": ["loom-a", "loom-b"]}),
+        {"reviewer", "admin"},
+    ),
+    "GET rolls": (lambda c, w: c.get("/api/v1/machines/loom-a/rolls"), {"reviewer", "admin"}),
+    "POST roll mark": (
+        lambda c, w: c.post(
+            f"/api/v1/machines/loom-a/rolls/{_fresh()}/marks", json={"kind": "start"}
+        ),
+        {"reviewer", "admin"},
+    ),
+    "GET roll report": (
+        lambda c, w: c.get(f"/api/v1/machines/loom-a/rolls/{_new_roll(w)}"),
+        {"reviewer", "admin"},
+    ),
+    "GET roll page": (
+        lambda c, w: c.get(f"/api/v1/machines/loom-a/rolls/{_new_roll(w)}/report.html"),
+        {"reviewer", "admin"},
+    ),
+    "GET roll map": (
+        lambda c, w: c.get(f"/api/v1/machines/loom-a/rolls/{_new_roll(w)}/map.svg"),
+        {"reviewer", "admin"},
+    ),
 }
 CASES = [
     pytest.param(route, role, role in allowed, id=f"{route}-{role}")
@@ -218,6 +277,19 @@ def test_every_route_of_the_app_is_in_the_matrix(world: World) -> None:
         "GET /api/v1/auth/me",
         "GET /healthz",
         "GET /readyz",
+        "GET /api/v1/review/queue",
+        "GET /api/v1/review/summary",
+        "GET /api/v1/review/events/{event_id}",
+        "PUT /api/v1/review/events/{event_id}/verdict",
+        "DELETE /api/v1/review/events/{event_id}/verdict",
+        "GET /api/v1/datasets/reviewed",
+        "GET /api/v1/machines/{machine_id}/rates",
+        "GET /api/v1/rates",
+        "GET /api/v1/machines/{machine_id}/rolls",
+        "POST /api/v1/machines/{machine_id}/rolls/{roll_id}/marks",
+        "GET /api/v1/machines/{machine_id}/rolls/{roll_id}",
+        "GET /api/v1/machines/{machine_id}/rolls/{roll_id}/report.html",
+        "GET /api/v1/machines/{machine_id}/rolls/{roll_id}/map.svg",
         # Tested on their own (test_accounts): logging in is for everybody, logging out ends
         # the session the rest of the table needs.
         "POST /api/v1/auth/token",

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -134,8 +135,11 @@ def _write_config(tmp_path: Path, settings: dict[str, Any]) -> Path:
     return path
 
 
+STARTED: list[subprocess.Popen[str]] = []  # killed after each test (tests/camera/conftest.py)
+
+
 def _start_cli(config: Path, tmp_path: Path, token: str = TOKEN) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [sys.executable, "-m", "loomsight", "inspect", "--config", str(config)],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -143,17 +147,22 @@ def _start_cli(config: Path, tmp_path: Path, token: str = TOKEN) -> subprocess.P
         text=True,
         env={**os.environ, "LOOMSIGHT_AGENT_API__TOKEN": token},
     )
+    STARTED.append(process)
+    return process
 
 
-def _wait_for_events(outbox: Path, server: IngestServer | None, count: int) -> None:
+def _wait_for_events(outbox: Path, count: int, stored: Callable[[], int] = lambda: 0) -> None:
+    """Until the outbox holds (or the server stored) COUNT events, pending and sent together."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        stored = len(server.events) if server else 0
         pending = 0
         if outbox.is_file():
             with sqlite3.connect(outbox) as db:
-                pending = db.execute("SELECT count(*) FROM events").fetchone()[0]
-        if stored + pending >= count:
+                try:
+                    pending = db.execute("SELECT count(*) FROM events").fetchone()[0]
+                except sqlite3.OperationalError:  # the agent is creating its tables
+                    pending = 0
+        if stored() + pending >= count:
             return
         time.sleep(0.2)
     raise AssertionError(f"fewer than {count} events after 60 s")
@@ -164,7 +173,7 @@ def test_sigterm_stops_the_agent_cleanly_and_flushes_the_outbox(tmp_path: Path) 
     with IngestServer(TOKEN) as server:
         settings = _settings(tmp_path, frames=None, api={"url": server.url, "model_poll_s": 0})
         process = _start_cli(_write_config(tmp_path, settings), tmp_path)
-        _wait_for_events(Path(settings["outbox"]["path"]), server, 3)
+        _wait_for_events(Path(settings["outbox"]["path"]), 3, lambda: len(server.events))
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
         assert process.returncode == 0, output
@@ -181,7 +190,7 @@ def test_kill_9_mid_run_then_restart_delivers_every_event_exactly_once(tmp_path:
         server.delay_s = 1.0  # a slow API: a batch is in flight when the agent dies
         settings = _settings(tmp_path, frames=None, api={"url": server.url, "model_poll_s": 0})
         process = _start_cli(_write_config(tmp_path, settings), tmp_path)
-        _wait_for_events(outbox, None, 4)
+        _wait_for_events(outbox, 4)
         time.sleep(1.5)
         process.kill()
         process.wait(timeout=30)

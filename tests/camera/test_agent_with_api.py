@@ -116,7 +116,7 @@ def test_kill_9_and_restart_against_the_real_api_loses_and_doubles_nothing(
         settings = _settings(tmp_path, frames=None, api={"url": api.base_url, "model_poll_s": 0})
         config = _write_config(tmp_path, settings)
         process = _start_cli(config, tmp_path, token)
-        _wait_for_events(outbox, None, 8)
+        _wait_for_events(outbox, 8, lambda: _count(database_url, Event))
         process.kill()
         process.wait(timeout=30)
         with sqlite3.connect(outbox) as db:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
+from loomsight.camera.capture import Capture, CaptureConfig
 from loomsight.camera.frames import BadFrameError, Clock, Frame, as_bgr
 from loomsight.camera.sources import (
     FolderSource,
@@ -224,6 +225,7 @@ def test_config_kind_is_chosen_by_type(data: dict[str, Any], kind: type) -> None
         ({"type": "stream", "url": "ftp://cam/x"}, "expected an URL of scheme"),
         ({"type": "stream", "url": "/dev/video0"}, "expected an URL of scheme"),
         ({"type": "synthetic", "fps": 0}, "greater than 0"),
+        ({"type": "synthetic", "dropout_every_s": 2, "dropout_s": 2}, "shorter than dropout_every"),
         ({"type": "folder"}, "Field required"),
     ],
 )
@@ -431,6 +433,31 @@ def test_realtime_synthetic_paces_at_fps() -> None:
     frames = [source.read() for _ in range(4)]
     assert np.diff([f.t_ns for f in frames if f]).tolist() == [125_000_000] * 3
     assert fake.sleeps == [pytest.approx(0.125)] * 3
+
+
+def test_faulty_synthetic_camera_drops_out_and_capture_reconnects_with_gaps() -> None:
+    """Frames 5-6 and 10-11 of 14 are lost (0.2 s of every 0.5 s at 10 fps): Capture backs off
+    (0.1 s, still lost; 0.2 s, back), reports each gap, and the web has moved on meanwhile."""
+    fake = FakeClock()
+    config = SyntheticSourceConfig.model_validate(
+        {**SYNTH.model_dump(), "dropout_every_s": 0.5, "dropout_s": 0.2, "max_frames": 14}
+    )
+    backoff = CaptureConfig(backoff_initial_s=0.1, backoff_factor=2.0)
+    capture = Capture.from_config(config, backoff, clock=fake.clock, sleep=fake.sleep)
+    with capture:
+        frames = list(capture)
+    status = capture.status()
+    assert [f.index for f in frames] == [0, 1, 2, 3, 4, 7, 8, 9, 12, 13]
+    assert isinstance(capture.source, SyntheticSource)
+    assert [f.top_m for f in frames] == [capture.source.top_m_of(f.index) for f in frames]
+    assert status.losses == 2 and status.ended and fake.sleeps == [0.1, 0.2, 0.1, 0.2]
+    assert [g.duration_s for g in status.gaps] == [pytest.approx(0.3)] * 2
+    assert all("camera dropped out" in g.reason for g in status.gaps)
+    # No frame shows [frame 4's end, frame 7's top) and the same after frame 9.
+    frame_m = 48 * 0.5 / 1000
+    spans = capture.source.dropout_spans_m(capture.source.top_m_of(13) + frame_m)
+    expected = [(0.04 + frame_m, 0.07), (0.09 + frame_m, 0.12)]
+    assert np.allclose(spans, expected) and len(spans) == 2
 
 
 # cameras and streams

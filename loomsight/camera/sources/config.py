@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
 DEFAULT_FILE_FPS = 25.0  # for realtime playback of a video whose file states no rate
@@ -73,6 +73,21 @@ class SyntheticSourceConfig(_Source):
     max_frames: int | None = Field(None, gt=0, description="End after so many; None: endless.")
     grayscale: bool | None = Field(None, description="A mono camera; None: as the seed draws.")
     realtime: bool = False
+    dropout_every_s: float | None = Field(
+        None,
+        gt=0,
+        description="A faulty camera: lost every so many seconds; None: never.",
+    )
+    dropout_s: float = Field(3.0, gt=0, description="How long each loss lasts.")
+
+    @model_validator(mode="after")
+    def _dropout_shorter_than_its_period(self) -> SyntheticSourceConfig:
+        if self.dropout_every_s is not None and self.dropout_s >= self.dropout_every_s:
+            raise ValueError(
+                f"dropout_s must be shorter than dropout_every_s, got {self.dropout_s} s "
+                f"every {self.dropout_every_s} s"
+            )
+        return self
 
 
 SourceConfig = Annotated[

@@ -1,4 +1,10 @@
-"""The synthetic moving web as a capture source (exact `top_m` per frame)."""
+"""The synthetic moving web as a capture source (exact `top_m` per frame), optionally a faulty one.
+
+A faulty camera (`dropout_every_s`) loses the frames of `dropout_s` out of every `dropout_every_s`
+(counted in frames at `fps`): on reaching them, `read()` and `open()` raise `SourceLost` until
+`dropout_s` of clock time has passed; then frames go on after the lost ones, as if the web had moved
+on meanwhile. Which stretches of roll no frame shows is known in advance: `dropout_spans_m`.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +34,12 @@ class SyntheticSource:
         self._pacer = Pacer(config.fps if config.realtime else None, clock)
         self._open = False
         self._index = 0
+        self._lost_frames = max(1, round(config.dropout_s * config.fps))
+        self._period_frames: int | None = None
+        if config.dropout_every_s is not None:
+            every = round(config.dropout_every_s * config.fps)
+            self._period_frames = max(every, self._lost_frames + 1)
+        self._lost_since_ns: int | None = None  # when the dropout now under way began
 
     @property
     def name(self) -> str:
@@ -37,7 +49,27 @@ class SyntheticSource:
         """Roll position of the first row of frame `index`, as `MovingWeb.frames` places it."""
         return self.config.start_m + index * self.step_m
 
+    def is_dropped(self, index: int) -> bool:
+        """Whether a faulty camera loses frame `index` (the first period always comes whole)."""
+        period = self._period_frames
+        return period is not None and index >= period and index % period < self._lost_frames
+
+    def dropout_spans_m(self, until_m: float) -> list[tuple[float, float]]:
+        """The stretches of roll before `until_m` that no frame shows, because of dropouts."""
+        period = self._period_frames
+        if period is None:
+            return []
+        spans = []
+        first_lost = period
+        while (start_m := self.top_m_of(first_lost - 1) + self.web.frame_length_m) < until_m:
+            end_m = min(self.top_m_of(first_lost + self._lost_frames), until_m)
+            if end_m > start_m:
+                spans.append((start_m, end_m))
+            first_lost += period
+        return spans
+
     def open(self) -> None:
+        self._check_dropout()
         self._open = True
 
     def read(self) -> Frame | None:
@@ -45,6 +77,7 @@ class SyntheticSource:
             raise SourceLost(f"{self._name}: read before open() or after close()")
         if self.config.max_frames is not None and self._index >= self.config.max_frames:
             return None
+        self._check_dropout()
         web_frame = self.web.frame_at(self.top_m_of(self._index), self._index)
         self._pacer.wait()
         frame = Frame.stamped(
@@ -59,3 +92,19 @@ class SyntheticSource:
 
     def close(self) -> None:
         self._open = False
+
+    def _check_dropout(self) -> None:
+        """SourceLost while a dropout lasts; after it, skip the frames it lost."""
+        if self._lost_since_ns is None:
+            if not self.is_dropped(self._index):
+                return
+            self._lost_since_ns = self._clock.monotonic_ns()
+        left_s = self.config.dropout_s - (self._clock.monotonic_ns() - self._lost_since_ns) / 1e9
+        if left_s > 0:
+            raise SourceLost(
+                f"{self._name}: camera dropped out (a planted fault) at frame {self._index}, "
+                f"back in {left_s:.1f} s"
+            )
+        self._lost_since_ns = None
+        while self.is_dropped(self._index):
+            self._index += 1
