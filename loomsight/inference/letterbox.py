@@ -113,7 +113,8 @@ def letterbox(image: UInt8Array, input_hw: tuple[int, int]) -> tuple[UInt8Array,
 
 def to_input_tensor(images: Sequence[UInt8Array]) -> Float32Array:
     """Letterboxed BGR HxWx3 uint8 images -> one Bx3xHxW float32 RGB tensor in [0, 1]."""
-    batch = np.stack(images)[..., ::-1].transpose(0, 3, 1, 2)
+    stacked = images[0][None] if len(images) == 1 else np.stack(images)
+    batch = stacked[..., ::-1].transpose(0, 3, 1, 2)
     tensor: Float32Array = np.ascontiguousarray(batch, dtype=np.float32)
     tensor /= 255
     return tensor
