@@ -45,7 +45,6 @@ from fastapi import FastAPI
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from benchmarks.ingest_load import event_json, parent_pid, run_phase
@@ -54,6 +53,7 @@ from loomsight.api.clock import utc_now
 from loomsight.api.database import make_engine
 from loomsight.api.migrate import upgrade_to_head
 from loomsight.api.schemas import MachineCreate
+from loomsight.api.scratch_schema import scratch_schema
 from loomsight.api.services.machines import MachineService
 from loomsight.api.services.upsert import insert_new
 from loomsight.api.settings import ApiSettings
@@ -74,17 +74,8 @@ def fresh_database(backend: str, folder: Path, postgres_url: str | None) -> Iter
         yield f"sqlite:///{folder / 'bench.db'}"
         return
     assert postgres_url is not None
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f"CREATE SCHEMA {name}"))
-        url = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={name}"})
-        yield url.render_as_string(hide_password=False)
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA {name} CASCADE"))
-    finally:
-        admin.dispose()
+    with scratch_schema(postgres_url, prefix="bench") as url:
+        yield url
 
 
 def prepare(database_url: str, cameras: int) -> list[tuple[str, str, str]]:

@@ -31,14 +31,14 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import Engine, create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from loomsight.api.database import make_engine
 from loomsight.api.migrate import upgrade_to_head
 from loomsight.api.rate_models import BucketSize, Counting, RateQuery
 from loomsight.api.report_settings import ReportSettings
+from loomsight.api.scratch_schema import scratch_schema
 from loomsight.api.services.rate_tallies import slot_start_s
 from loomsight.api.services.rates import RateService
 from loomsight.api.tables import Camera, Event, EventHour, Heartbeat, Machine
@@ -93,19 +93,12 @@ def _database(backend: str, folder: Path, postgres: str | None) -> Iterator[Engi
             engine.dispose()
         return
     assert postgres is not None
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE SCHEMA {schema}"))
-    url = make_url(postgres).update_query_dict({"options": f"-csearch_path={schema}"})
-    engine = make_engine(url.render_as_string(hide_password=False), pool_size=1)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with scratch_schema(postgres, prefix="bench") as url:
+        engine = make_engine(url, pool_size=1)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def _event_rows(count: int, span_s: float, rng: random.Random) -> Iterator[list[dict[str, Any]]]:

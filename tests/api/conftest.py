@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,14 +22,13 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from loomsight.api.app import create_app
 from loomsight.api.clock import Clock, utc_now
 from loomsight.api.database import make_engine
 from loomsight.api.migrate import upgrade_to_head
+from loomsight.api.scratch_schema import scratch_schema
 from loomsight.api.security import SESSION_TOKEN_PREFIX, hash_password, new_token, token_sha256
 from loomsight.api.settings import ApiSettings
 from loomsight.api.tables import LoginSession, User
@@ -50,21 +49,9 @@ PASSWORD = "correct horse battery"
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
 
-@contextmanager
-def postgres_schema(server_url: str) -> Iterator[str]:
-    """A URL of the PostgreSQL server at SERVER_URL whose connections see only a new, empty
-    schema (search_path), dropped afterwards: a fresh database for one test, in milliseconds."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f"CREATE SCHEMA {name}"))
-        url = make_url(server_url).update_query_dict({"options": f"-csearch_path={name}"})
-        yield url.render_as_string(hide_password=False)
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP SCHEMA {name} CASCADE"))
-    finally:
-        admin.dispose()
+def postgres_schema(server_url: str) -> AbstractContextManager[str]:
+    """A fresh database for one test: a new, empty schema on the server, dropped afterwards."""
+    return scratch_schema(server_url, prefix="test")
 
 
 @contextmanager
