@@ -119,7 +119,7 @@ def _left_behind(folder: Path) -> list[str]:
 def _assert_nothing_left(folder: Path) -> None:
     pids = json.loads((folder / "processes.json").read_text())
     assert set(pids) == {"api", *MACHINES}
-    for pid in pids.values():
+    for pid in (pid for started in pids.values() for pid in started):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert _left_behind(folder) == []
@@ -137,9 +137,12 @@ def test_a_timed_demo_sums_up_and_stops_everything(tmp_path: Path) -> None:
     assert process.returncode == 0, output
     assert "API        http://127.0.0.1:" in output and "demo-reviewer / " in output
     assert "dashboard" in output and output.count("defects stored") >= 3 * 3
-    table = [line for line in output.splitlines() if line.startswith("│ loom-")]
+    rows = [line for line in output.splitlines() if line.startswith("│ loom-")]
+    table, audit_table = rows[:3], rows[3:]  # the summary, then the audit
     assert [line.split()[1] for line in table] == MACHINES
-    summary = {row["machine_id"]: row for row in json.loads((folder / "summary.json").read_text())}
+    assert [line.split()[1] for line in audit_table] == MACHINES
+    report = json.loads((folder / "summary.json").read_text())
+    summary = {row["machine_id"]: row for row in report["machines"]}
     for machine_id, row in summary.items():
         assert row["inspected_m"] > 0.5, row  # 2-2.8 m at full pace; less on a busy box
         assert row["planted"] >= 3 and row["defects_stored"] > 0, row
@@ -148,6 +151,10 @@ def test_a_timed_demo_sums_up_and_stops_everything(tmp_path: Path) -> None:
         assert f"{row['recall']:.2f}" in next(x for x in table if machine_id in x)
     rows = summary.values()
     assert sum(r["found"] for r in rows) >= 0.7 * sum(r["planted"] for r in rows)
+    for audit in report["audit"]:  # every event the agents made is stored, once
+        assert audit["events_made"] == audit["events_stored"] > 0, audit
+        assert audit["problems"] == [], audit
+    assert "Audit: made by the agents vs. held by the API" in output
     assert stat.S_IMODE((folder / "credentials.txt").stat().st_mode) == 0o600
     _assert_nothing_left(folder)
 

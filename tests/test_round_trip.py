@@ -99,7 +99,11 @@ def test_review_pull_fine_tune_export_promote_and_the_agent_switches(
             # 5. Upload and promote; 6. the running agent switches between frames.
             card = json.loads((weights / "retrained" / "model.json").read_text())
             files = {
-                "onnx": ("model.onnx", (weights / "retrained" / "model.onnx").read_bytes()),
+                "onnx": (
+                    "model.onnx",
+                    (weights / "retrained" / "model.onnx").read_bytes(),
+                    "application/octet-stream",
+                ),
                 "card": ("model.json", json.dumps(card).encode(), "application/json"),
             }
             assert api.admin.post("/api/v1/models", files=files).status_code == 201

@@ -12,6 +12,9 @@ reads and acknowledges; in WAL mode neither waits for the other's reads). Every 
 Disk cap: when the live database pages exceed `max_disk_bytes`, the oldest images are dropped
 (never events, heartbeats, alarms or roll marks) and counted in `images_dropped`; the events that
 named them are still sent. The WAL file adds a few MiB on top of the cap.
+
+Counters: how many events and heartbeats ever came in (new ids only), in the transaction that
+added them; once the outbox is empty, the API must hold exactly as many.
 """
 
 from __future__ import annotations
@@ -107,7 +110,10 @@ class Outbox:
         now_ns = time.time_ns()
         row = (str(event.event_id), event.model_dump_json(), event.crop_sha256, event.frame_sha256)
         with self._write("add an event") as db:
-            db.execute("INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?)", (*row, now_ns))
+            added = db.execute(
+                "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?)", (*row, now_ns)
+            )
+            _count(db, "events_added", added.rowcount)
             db.executemany(
                 "INSERT OR IGNORE INTO images VALUES (?, ?, ?, ?, ?)",
                 [(sha, named[sha], jpeg, len(jpeg), now_ns) for sha, jpeg in images.items()],
@@ -172,12 +178,14 @@ class Outbox:
                 for table in ("events", "heartbeats", "alarms", "rolls", "images", "rejected")
             }
             image_bytes = db.execute("SELECT coalesce(sum(size_bytes), 0) FROM images").fetchone()
-            dropped = db.execute("SELECT value FROM counters WHERE name = 'images_dropped'")
+            counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
             return OutboxStats(
                 **counts,
                 image_bytes=int(image_bytes[0]),
                 used_bytes=_used_bytes(db),
-                images_dropped=int((dropped.fetchone() or (0,))[0]),
+                images_dropped=int(counters.get("images_dropped", 0)),
+                events_added=int(counters.get("events_added", 0)),
+                heartbeats_added=int(counters.get("heartbeats_added", 0)),
             )
 
     def close(self) -> None:
@@ -197,11 +205,13 @@ class Outbox:
     # -- internals ------------------------------------------------------------------------------
 
     def _add(self, kind: str, item_id: str, item: BaseModel) -> None:
+        table = KINDS[kind][0]
         with self._write(f"add a {kind}") as db:
-            db.execute(
-                f"INSERT OR IGNORE INTO {KINDS[kind][0]} VALUES (?, ?, ?)",
+            added = db.execute(
+                f"INSERT OR IGNORE INTO {table} VALUES (?, ?, ?)",
                 (item_id, item.model_dump_json(), time.time_ns()),
             )
+            _count(db, f"{table}_added", added.rowcount)
 
     def _remove(self, db: sqlite3.Connection, batch: OutboxBatch) -> None:
         for kind, item_id, _ in batch.items():
@@ -235,11 +245,7 @@ class Outbox:
             db.execute("DELETE FROM images WHERE rowid <= ?", (last_rowid,))
             dropped += count
         if dropped:
-            db.execute(
-                "INSERT INTO counters VALUES ('images_dropped', ?) "
-                "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-                (dropped,),
-            )
+            _count(db, "images_dropped", dropped)
             log.warning("outbox over its cap of %d bytes: dropped the %d oldest images",
                         self.max_disk_bytes, dropped)  # fmt: skip
 
@@ -338,6 +344,17 @@ def _read_items(
         except ValidationError as error:
             unreadable.append((kind, rowid, body, str(error)))
     return items
+
+
+def _count(db: sqlite3.Connection, name: str, by: int) -> None:
+    """Add BY to the lifetime counter NAME (in the caller's transaction, so it survives exactly
+    what the change it counts survives)."""
+    if by > 0:
+        db.execute(
+            "INSERT INTO counters VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            (name, by),
+        )
 
 
 def _used_bytes(db: sqlite3.Connection) -> int:

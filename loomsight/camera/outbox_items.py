@@ -49,7 +49,8 @@ class OutboxBatch:
 
 @dataclass(frozen=True)
 class OutboxStats:
-    """What the outbox holds now; `depth` is the number of items still to send."""
+    """What the outbox holds now (`depth`: items still to send), and what it took in over its
+    lifetime (`*_added`, new ids only, kept across restarts)."""
 
     events: int
     heartbeats: int
@@ -60,6 +61,8 @@ class OutboxStats:
     used_bytes: int
     images_dropped: int
     rejected: int
+    events_added: int  # with what the API holds: the proof that none was lost
+    heartbeats_added: int
 
     @property
     def depth(self) -> int:

@@ -31,6 +31,14 @@ def demo_command(
     weights_dir: Path = typer.Option(
         Path("weights"), "--weights-dir", help="Model registry with the active default model."
     ),
+    faults: bool = typer.Option(
+        False,
+        "--faults",
+        help="Script faults into the run: at 60 s kill -9 loom-1's agent and start it again 10 s "
+        "later; at 120 s stop the API for 2 minutes; at 300 s cut loom-2's camera for 30 s. "
+        "The audit then shows that nothing was lost or stored twice and where the gaps are. "
+        "Needs --duration-s of at least 360, or no duration.",
+    ),
 ) -> None:
     """Run the whole loop on this box: the API on SQLite, MACHINES machines with a camera each
     (different fabrics, speeds and defect rates; one camera drops out now and then), and one
@@ -38,8 +46,11 @@ def demo_command(
 
     Prints the API address and a reviewer login, then progress every 10 s. Ctrl-C (or SIGTERM)
     stops the agents, which flush to the API, then the API; a summary table follows: metres
-    inspected, defects stored, defects planted, recall and rate per 100 m per machine.
+    inspected, defects stored, defects planted, recall and rate per 100 m per machine, and an
+    audit: events the agents made against events the API holds, rates and coverage gaps.
+    Exits 1 if a process died or the audit found a problem.
     """
+    from loomsight.demo.faults import FaultPlan
     from loomsight.demo.session import DemoOptions, DemoSession
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per set-up request
@@ -56,7 +67,12 @@ def demo_command(
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     options = DemoOptions(
-        folder=folder, machines=machines, duration_s=duration_s, fps=fps, weights_dir=weights_dir
+        folder=folder,
+        machines=machines,
+        duration_s=duration_s,
+        fps=fps,
+        weights_dir=weights_dir,
+        faults=FaultPlan() if faults else None,
     )
     code = DemoSession(options, console, stop).run()
     raise typer.Exit(code)

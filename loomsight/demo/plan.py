@@ -29,6 +29,8 @@ class MachinePlan:
     defects_per_100m: float
     fps: float = DEFAULT_FPS
     faulty: bool = False  # a camera that drops out now and then
+    moving_since_unix_s: float | None = None  # the loom's clock: where the web is at any time
+    cut_file: Path | None = None  # while it exists the camera gives nothing (a scripted fault)
 
     @property
     def camera_id(self) -> str:
@@ -55,9 +57,17 @@ class MachinePlan:
                 "fps": self.fps,
                 "defects_per_100m": self.defects_per_100m,
                 "realtime": True,
+                "moving_since_unix_s": self.moving_since_unix_s,
+                "offline_while_exists": self.cut_file,
                 **fault,
             }
         )
+
+    def position_m(self, unix_s: float) -> float:
+        """Where the web is under the camera at UNIX_S on the loom's clock."""
+        if self.moving_since_unix_s is None:
+            raise ValueError(f"{self.machine_id}: the plan has no loom clock (moving_since_unix_s)")
+        return max(unix_s - self.moving_since_unix_s, 0.0) * self.speed_m_per_min / 60
 
 
 # (name, line, article, seed, speed in m/min, defects per 100 m, faulty); cycled beyond three.

@@ -55,6 +55,9 @@ class Child:
     process: subprocess.Popen[bytes]
     log_path: Path
     _log: IO[bytes]
+    argv: Sequence[str]
+    env: Mapping[str, str]
+    cwd: Path
 
     @property
     def pid(self) -> int:
@@ -94,7 +97,15 @@ def start(
         process_group=0,
         preexec_fn=_die_with_parent,
     )
-    return Child(name, process, log_path, log)
+    return Child(name, process, log_path, log, list(argv), dict(env), cwd)
+
+
+def restart(child: Child) -> Child:
+    """CHILD's command started again (it must have ended), its log appended to."""
+    if child.running():
+        raise DemoError(f"{child.name} is still running (pid {child.pid}); stop it first")
+    child.stop(0.1, signalled=True)  # reaps it and closes its log
+    return start(child.name, child.argv, child.env, child.cwd, child.log_path)
 
 
 def run_once(argv: Sequence[str], env: Mapping[str, str], cwd: Path, timeout_s: float) -> str:

@@ -4,6 +4,7 @@ the API's own rate endpoints are not needed for this)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine, func, select
 
@@ -55,6 +56,17 @@ class StoredStats:
                 heartbeats=int(heartbeats),
             )
         return result
+
+    def heartbeat_periods(self, machine_id: str) -> list[tuple[datetime, datetime]]:
+        """The machine's heartbeat periods (start, end), oldest first (aware, UTC)."""
+        query = (
+            select(Heartbeat.period_start, Heartbeat.period_end)
+            .where(Heartbeat.machine_id == machine_id)
+            .order_by(Heartbeat.period_start)
+        )
+        with self._engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [(start, end) for start, end in rows]
 
     def events(self, machine_id: str) -> list[DefectEvent]:
         """The machine's stored events as the camera sent them."""

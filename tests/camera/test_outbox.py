@@ -78,6 +78,7 @@ def test_reopening_finds_every_unacknowledged_item_in_order(tmp_path: Path) -> N
     with Outbox(path, BIG) as reopened:
         stats = reopened.stats()
         assert (stats.events, stats.heartbeats, stats.alarms, stats.rolls) == (4, 2, 0, 0)
+        assert (stats.events_added, stats.heartbeats_added) == (6, 3)  # sent ones still count
         batch = reopened.next_batch()
         assert event_ids(batch) == ids(range(2, 6))
         assert batch is not None
@@ -97,6 +98,7 @@ def test_adding_the_same_item_twice_stores_it_once(tmp_path: Path) -> None:
             outbox.add_heartbeat(heartbeat(7))
         stats = outbox.stats()
         assert (stats.events, stats.heartbeats, stats.images) == (1, 1, 2)
+        assert (stats.events_added, stats.heartbeats_added) == (1, 1)
 
 
 def test_an_event_and_its_images_are_written_together_or_not_at_all(tmp_path: Path) -> None:
@@ -111,6 +113,7 @@ def test_an_event_and_its_images_are_written_together_or_not_at_all(tmp_path: Pa
             outbox.add_event(*sample_event(1))
         stats = outbox.stats()
         assert (stats.events, stats.images) == (0, 0)  # the crop went back out with the event
+        assert stats.events_added == 0  # the count went back out with them
         with sqlite3.connect(path) as plain:
             plain.execute("DROP TRIGGER fail_frames")
         outbox.add_event(*sample_event(1))

@@ -460,6 +460,40 @@ def test_faulty_synthetic_camera_drops_out_and_capture_reconnects_with_gaps() ->
     assert np.allclose(spans, expected) and len(spans) == 2
 
 
+def test_synthetic_on_the_loom_clock_shows_the_fabric_under_the_camera_now() -> None:
+    """The web moves from 2026-01-01 00:00:10 at 6 m/min; frames 10 fps, 0.01 m apart."""
+    fake = FakeClock()
+    moving_since_s = datetime(2026, 1, 1, tzinfo=UTC).timestamp() + 10.0
+    config = SYNTH.model_copy(update={"realtime": True, "moving_since_unix_s": moving_since_s})
+    source = open_source(config, fake.clock)
+    first = source.read()  # waits the 10 s until the web starts moving
+    assert first is not None and first.index == 0 and fake.sleeps == [pytest.approx(10.0)]
+    assert source.read() is not None and fake.sleeps[-1] == pytest.approx(0.1)
+    fake.sleep(3.0)  # nobody read for 3 s (an agent restarting): 29 frames passed unseen
+    late = source.read()
+    assert late is not None and late.index == 31 and late.top_m == pytest.approx(0.31)
+    again = open_source(config, fake.clock)  # a new agent starts where the web is, not at 0
+    restarted = again.read()
+    assert restarted is not None and restarted.index == 31
+
+
+def test_synthetic_camera_cut_while_a_file_exists(tmp_path: Path) -> None:
+    cut = tmp_path / "cut"
+    source = open_source(SYNTH.model_copy(update={"offline_while_exists": cut}))
+    assert source.read() is not None
+    cut.touch()
+    with pytest.raises(SourceLost, match="camera cut off"):
+        source.read()
+    cut.unlink()
+    frame = source.read()
+    assert frame is not None and frame.index == 1
+
+
+def test_loom_clock_needs_realtime() -> None:
+    with pytest.raises(ValidationError, match="needs realtime"):
+        SyntheticSourceConfig(moving_since_unix_s=0.0)
+
+
 # cameras and streams
 
 

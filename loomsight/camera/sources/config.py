@@ -79,6 +79,17 @@ class SyntheticSourceConfig(_Source):
         description="A faulty camera: lost every so many seconds; None: never.",
     )
     dropout_s: float = Field(3.0, gt=0, description="How long each loss lasts.")
+    moving_since_unix_s: float | None = Field(
+        None,
+        description="The loom's clock (realtime only): the web has moved at speed_m_per_min since "
+        "this Unix time whether a camera watched or not, so each frame shows the fabric under the "
+        "camera now and a restarted agent goes on where the web is. None: the web waits for reads.",
+    )
+    offline_while_exists: Path | None = Field(
+        None,
+        description="A scripted fault: while this file exists the camera gives no frames, as if "
+        "its cable were pulled.",
+    )
 
     @model_validator(mode="after")
     def _dropout_shorter_than_its_period(self) -> SyntheticSourceConfig:
@@ -87,6 +98,12 @@ class SyntheticSourceConfig(_Source):
                 f"dropout_s must be shorter than dropout_every_s, got {self.dropout_s} s "
                 f"every {self.dropout_every_s} s"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _loom_clock_is_realtime(self) -> SyntheticSourceConfig:
+        if self.moving_since_unix_s is not None and not self.realtime:
+            raise ValueError("moving_since_unix_s needs realtime: true (frames paced by the clock)")
         return self
 
 

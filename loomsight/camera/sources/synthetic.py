@@ -4,9 +4,16 @@ A faulty camera (`dropout_every_s`) loses the frames of `dropout_s` out of every
 (counted in frames at `fps`): on reaching them, `read()` and `open()` raise `SourceLost` until
 `dropout_s` of clock time has passed; then frames go on after the lost ones, as if the web had moved
 on meanwhile. Which stretches of roll no frame shows is known in advance: `dropout_spans_m`.
+
+On the loom's clock (`moving_since_unix_s`) frame `i` is the one under the camera at
+`moving_since_unix_s + i / fps`: a read that comes late skips to the frame under the camera now, as
+a real web moves on while nobody looks (a restarted agent, a cut cable). `offline_while_exists`
+names a file whose presence cuts the camera (a scripted fault): reads raise `SourceLost` meanwhile.
 """
 
 from __future__ import annotations
+
+import math
 
 from loomsight.camera.frames import SYSTEM_CLOCK, Clock, Frame
 from loomsight.camera.sources.base import Pacer
@@ -69,7 +76,7 @@ class SyntheticSource:
         return spans
 
     def open(self) -> None:
-        self._check_dropout()
+        self._check_lost()
         self._open = True
 
     def read(self) -> Frame | None:
@@ -77,9 +84,13 @@ class SyntheticSource:
             raise SourceLost(f"{self._name}: read before open() or after close()")
         if self.config.max_frames is not None and self._index >= self.config.max_frames:
             return None
-        self._check_dropout()
+        self._check_lost()
+        if self.config.moving_since_unix_s is None:
+            self._pacer.wait()
+        else:
+            self._follow_loom_clock(self.config.moving_since_unix_s)
+            self._check_lost()  # the frame under the camera now may be one a dropout loses
         web_frame = self.web.frame_at(self.top_m_of(self._index), self._index)
-        self._pacer.wait()
         frame = Frame.stamped(
             web_frame.image,
             index=self._index,
@@ -93,8 +104,21 @@ class SyntheticSource:
     def close(self) -> None:
         self._open = False
 
-    def _check_dropout(self) -> None:
-        """SourceLost while a dropout lasts; after it, skip the frames it lost."""
+    def _follow_loom_clock(self, moving_since_unix_s: float) -> None:
+        """Wait for frame `_index` to be under the camera, or skip to the one that is now."""
+        elapsed_s = self._clock.utc_now().timestamp() - moving_since_unix_s
+        due = math.floor(elapsed_s * self.config.fps + 1e-6)  # not 30.999.. for 31
+        if due > self._index:
+            self._index = due
+        elif due < self._index:
+            self._clock.sleep(self._index / self.config.fps - elapsed_s)
+
+    def _check_lost(self) -> None:
+        """SourceLost while the camera is cut or a dropout lasts; after a dropout, skip the
+        frames it lost."""
+        cut = self.config.offline_while_exists
+        if cut is not None and cut.exists():
+            raise SourceLost(f"{self._name}: camera cut off (a scripted fault: {cut} exists)")
         if self._lost_since_ns is None:
             if not self.is_dropped(self._index):
                 return
