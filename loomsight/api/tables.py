@@ -274,7 +274,8 @@ class Model(Base):
     """An uploaded model: its ONNX file in storage, its card, and whether it is the fleet default.
 
     At most one model is active for all machines (a partial unique index); a machine's own
-    activation (`ModelActivation`) wins over it.
+    activation (`ModelActivation`) wins over it, and the model for the article the machine weaves
+    now (`ArticleModel`) wins over both.
     """
 
     __tablename__ = "models"
@@ -297,6 +298,23 @@ class ModelActivation(Base):
     machine_id: Mapped[str] = mapped_column(
         ForeignKey("machines.id", ondelete="CASCADE"), primary_key=True
     )
+    model_version: Mapped[str] = mapped_column(
+        ForeignKey("models.version", ondelete="CASCADE"), index=True
+    )
+    activated_at: Mapped[datetime]
+    activated_by: Mapped[str | None] = mapped_column(ID)
+
+
+class ArticleModel(Base):
+    """The model one machine runs while it weaves one article (a model calibrated for both);
+    it wins over the machine's own model while `Machine.article` is this article."""
+
+    __tablename__ = "article_models"
+
+    machine_id: Mapped[str] = mapped_column(
+        ForeignKey("machines.id", ondelete="CASCADE"), primary_key=True
+    )
+    article: Mapped[str] = mapped_column(String(200), primary_key=True)  # as Machine.article
     model_version: Mapped[str] = mapped_column(
         ForeignKey("models.version", ondelete="CASCADE"), index=True
     )

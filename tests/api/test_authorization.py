@@ -109,6 +109,14 @@ def _new_roll(world: World) -> str:
     return roll_id
 
 
+def _new_article_model(world: World) -> str:
+    """A fresh article of loom-b with a model (never the article loom-b weaves)."""
+    article = f"article {_fresh()}"
+    path = f"/api/v1/machines/loom-b/articles/{article}/model"
+    world.api.admin.put(path, json={"version": "m@1"})
+    return article
+
+
 Call = Callable[[httpx.Client, World], httpx.Response]
 
 ROUTES: dict[str, tuple[Call, set[str]]] = {
@@ -153,6 +161,20 @@ ROUTES: dict[str, tuple[Call, set[str]]] = {
     "PATCH machine": (
         lambda c, w: c.patch("/api/v1/machines/loom-b", json={"article": "twill"}),
         {"admin"},
+    ),
+    "PUT article model": (
+        lambda c, w: c.put(
+            f"/api/v1/machines/loom-b/articles/article {_fresh()}/model", json={"version": "m@1"}
+        ),
+        {"admin"},
+    ),
+    "DELETE article model": (
+        lambda c, w: c.delete(f"/api/v1/machines/loom-b/articles/{_new_article_model(w)}/model"),
+        {"admin"},
+    ),
+    "GET article models": (
+        lambda c, w: c.get("/api/v1/machines/loom-b/articles"),
+        {"reviewer", "admin"},
     ),
     "POST camera": (
         lambda c, w: c.post("/api/v1/machines/loom-b/cameras", json={"id": _fresh()}),
@@ -267,6 +289,9 @@ def test_every_route_of_the_app_is_in_the_matrix(world: World) -> None:
         "GET /api/v1/machines",
         "GET /api/v1/machines/{machine_id}",
         "PATCH /api/v1/machines/{machine_id}",
+        "PUT /api/v1/machines/{machine_id}/articles/{article}/model",
+        "DELETE /api/v1/machines/{machine_id}/articles/{article}/model",
+        "GET /api/v1/machines/{machine_id}/articles",
         "POST /api/v1/machines/{machine_id}/cameras",
         "GET /api/v1/machines/{machine_id}/cameras",
         "POST /api/v1/cameras/{camera_id}/token",

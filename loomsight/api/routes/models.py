@@ -1,4 +1,5 @@
-"""Models: upload and activate (admins), list (users), the camera's active model and the file."""
+"""Models: upload and activate (admins), list (users), the camera's active model and the file.
+The model per machine and article is in `routes/article_models.py`, included here."""
 
 from __future__ import annotations
 
@@ -19,10 +20,12 @@ from loomsight.api.deps import (
 )
 from loomsight.api.errors import TooLargeError
 from loomsight.api.params import VersionPath
+from loomsight.api.routes import article_models
 from loomsight.api.schemas import Activation, ModelOut, refusals
 from loomsight.schema import ACTIVE_MODEL_PATH, API_PREFIX, MODEL_FILE_PATH, ActiveModel
 
 router = APIRouter(tags=["models"])
+router.include_router(article_models.router)
 
 MODELS_PATH = f"{API_PREFIX}/models"
 MAX_CARD_BYTES = 1024 * 1024

@@ -1,5 +1,6 @@
 """Detector models: upload (ONNX file + card, checked against each other), activate for all
-machines or some, tell a camera which model its machine runs, hand out the file."""
+machines or some, tell a camera which model its machine runs (the article's, the machine's or
+the model for all), hand out the file."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from loomsight.api.clock import Clock
 from loomsight.api.errors import ConflictError, InvalidInputError, NotFoundError
 from loomsight.api.schemas import ModelOut
 from loomsight.api.storage import BlobKind, BlobStore
-from loomsight.api.tables import Machine, Model, ModelActivation
+from loomsight.api.tables import ArticleModel, Machine, Model, ModelActivation
 from loomsight.inference.model_card import ModelCard
 from loomsight.schema import MODEL_FILE_PATH, ActiveModel, Identifier
 
@@ -162,11 +163,22 @@ class ModelService:
         self.session.commit()
         return model
 
-    def active_for(self, machine_id: str) -> ActiveModel:
-        """The model MACHINE_ID should run; NotFoundError when none is active for it."""
+    def _chosen_version(self, machine_id: str, article: str | None) -> str | None:
+        """The version set for MACHINE_ID and ARTICLE, else the one set for MACHINE_ID alone."""
+        if article is not None:
+            chosen = self.session.get(ArticleModel, (machine_id, article))
+            if chosen is not None:
+                return chosen.model_version
         activation = self.session.get(ModelActivation, machine_id)
-        if activation is not None:
-            model = self.get(activation.model_version)
+        return None if activation is None else activation.model_version
+
+    def active_for(self, machine_id: str) -> ActiveModel:
+        """The model MACHINE_ID should run: the one set for it and the article it weaves now,
+        else its own, else the model for all machines; NotFoundError when there is none."""
+        machine = self.session.get(Machine, machine_id)
+        version = self._chosen_version(machine_id, None if machine is None else machine.article)
+        if version is not None:
+            model = self.get(version)
         else:
             found = self.session.scalar(select(Model).where(Model.active_for_all.is_(True)))
             if found is None:
