@@ -15,6 +15,7 @@ from rich.logging import RichHandler
 
 from loomsight import __version__
 from loomsight.commands import (
+    calibrate,
     dataset_check,
     dataset_import,
     dataset_merge,
@@ -60,6 +61,7 @@ app.add_typer(models.models_app, name="models")
 app.command("inspect")(inspection.inspect_command)
 app.command("serve")(serve.serve_command)
 app.command("demo")(demo.demo_command)
+app.command("calibrate")(calibrate.calibrate_command)
 app.add_typer(serve.api_app, name="api")
 
 

@@ -6,6 +6,7 @@ weights/NAME/model.onnx          what the camera runs
 weights/NAME/model.json          its card (loomsight.inference.model_card)
 weights/NAME/model.pt            the checkpoint `loomsight train` fine-tunes from
 weights/NAME/model.int8.onnx     optional statically quantized copy
+weights/articles.json            {"MACHINE": {"ARTICLE": NAME}}: calibrated models per article
 ```
 Reading the registry needs no torch: the camera and the API use it too.
 """
@@ -21,6 +22,7 @@ from loomsight.errors import ModelFileError
 from loomsight.inference.model_card import ModelCard, read_card
 
 ACTIVE_FILE = "active.json"
+ARTICLES_FILE = "articles.json"
 ONNX_FILE = "model.onnx"
 CHECKPOINT_FILE = "model.pt"
 INT8_FILE = "model.int8.onnx"
@@ -96,8 +98,33 @@ def promote(weights_dir: Path, name: str) -> RegisteredModel:
     model = get_model(weights_dir, name)
     if not model.onnx_path.is_file():
         raise ModelFileError(f"{model.onnx_path}: the model's ONNX file is missing")
-    path = weights_dir / ACTIVE_FILE
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps({"name": name}) + "\n", encoding="utf-8")
-    temporary.replace(path)
+    _write_json_atomically(weights_dir / ACTIVE_FILE, {"name": name})
     return RegisteredModel(model.name, model.folder, model.card, True)
+
+
+def _write_json_atomically(path: Path, content: object) -> None:
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(content, sort_keys=True) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
+def article_models(weights_dir: Path) -> dict[str, dict[str, str]]:
+    """The calibrated model of each machine's articles: {machine: {article: model name}}."""
+    path = weights_dir / ARTICLES_FILE
+    if not path.is_file():
+        return {}
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+        return {str(m): {str(a): str(n) for a, n in arts.items()} for m, arts in content.items()}
+    except (OSError, ValueError, AttributeError) as error:
+        raise ModelFileError(
+            f'{path}: expected {{"MACHINE": {{"ARTICLE": MODEL}}}}, could not read it ({error})'
+        ) from None
+
+
+def set_article_model(weights_dir: Path, machine_id: str, article: str, name: str) -> None:
+    """Record NAME (a registered model) as MACHINE_ID's model for ARTICLE (atomically)."""
+    get_model(weights_dir, name)
+    chosen = article_models(weights_dir)
+    chosen.setdefault(machine_id, {})[article] = name
+    _write_json_atomically(weights_dir / ARTICLES_FILE, chosen)

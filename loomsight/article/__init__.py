@@ -1,0 +1,1 @@
+"""Calibrating the detector for a new fabric article from defect-free cloth."""

@@ -1,0 +1,261 @@
+"""Calibrate the detector for a new article from its defect-free frames, with no labels.
+
+1. Check the frames (focus, exposure, contrast) and keep the usable ones.
+2. Measure the weave (yarn pitches, orientation) and build the article dataset: the real frames as
+   background, and with synthetic defects implanted along the weave (`article.dataset`).
+3. Score the model the machine runs for this article now on the held-apart part (`before`).
+4. Fine-tune the base model (the active one unless named) on the article dataset, export it to
+   the registry with its card saying what it was calibrated on, and score it the same way (`after`).
+   Its operating threshold is set so that at most 2% of the clean validation tiles alarm.
+5. It beats the current model when its detection rate less its false-alarm rate on the held-apart
+   frames is higher; only then is it recorded as the machine's model for the article.
+
+Scores (`article.scoring`) run the exported ONNX file through the camera's detector.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from loomsight.article.collect import CollectedFrames
+from loomsight.article.dataset import ArticleDataset, ArticleDatasetOptions, build_article_dataset
+from loomsight.article.frame_quality import QualityLimits, check_frames
+from loomsight.article.scoring import (
+    FIXED_FALSE_ALARM_RATE,
+    ArticleScore,
+    score_model,
+    threshold_for_false_alarms,
+    top_confidences,
+)
+from loomsight.article.weave import WeaveMeasure, measure_weave
+from loomsight.errors import DatasetError
+from loomsight.inference.model_card import read_card, write_card
+from loomsight.training.registry import (
+    RegisteredModel,
+    article_models,
+    get_model,
+    set_article_model,
+)
+
+logger = logging.getLogger(__name__)
+
+WEAVE_FRAMES = 32  # frames the weave is measured on
+OPERATING_FALSE_ALARM_RATE = 0.02  # on the clean validation tiles
+THRESHOLD_RANGE = (0.05, 0.6)
+
+
+@dataclass(frozen=True)
+class CalibrationOptions:
+    machine_id: str
+    article: str
+    weights_dir: Path
+    work_dir: Path  # the article dataset and the training run
+    base_model: str | None = None  # registry name fine-tuned from; None: the active model
+    mm_per_px: float | None = None  # sizes implanted defects in mm; None: from the weave
+    epochs: int = 10
+    batch: int = 16
+    device: str = "cpu"
+    dataset: ArticleDatasetOptions = field(default_factory=ArticleDatasetOptions)
+    quality: QualityLimits = field(default_factory=QualityLimits)
+    min_usable_frames: int = 4
+    register: bool = True  # record it for the article if it beats the current model
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    machine_id: str
+    article: str
+    model_name: str  # the calibrated model in the registry
+    compared_with: str  # the model the machine ran for the article before
+    before: ArticleScore
+    after: ArticleScore
+    registered: bool  # recorded as the machine's model for the article
+    frames_read: int
+    usable_frames: int
+    covered_m: float
+    quality_problems: dict[str, int]
+    weave: WeaveMeasure
+    dataset: ArticleDataset
+    train_s: float
+    total_s: float
+
+    @property
+    def beats(self) -> bool:
+        return self.after.margin > self.before.margin
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["dataset"]["data_yaml"] = str(self.dataset.data_yaml)
+        out["beats"] = self.beats
+        return out
+
+
+def model_name_for(machine_id: str, article: str, now: datetime) -> str:
+    """A registry name: machine, article (letters and digits) and the time, at most 64 chars."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", article).strip("-").lower()[:24] or "article"
+    return f"{machine_id[:24]}-{slug}-{now:%Y%m%d%H%M%S}"
+
+
+def current_model(weights_dir: Path, machine_id: str, article: str) -> RegisteredModel:
+    """What the machine runs for ARTICLE now: its calibrated model if any, else the active one."""
+    name = article_models(weights_dir).get(machine_id, {}).get(article)
+    return get_model(weights_dir, name)
+
+
+def calibrate(
+    frames: CollectedFrames,
+    options: CalibrationOptions,
+    say: Callable[[str], None] = logger.info,
+    on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+) -> CalibrationResult:
+    """Calibrate on FRAMES (defect-free cloth of the article); SAY reports each step."""
+    from loomsight.training.export import ExportOptions, export_model
+    from loomsight.training.train import TrainOptions, train
+
+    started = time.monotonic()
+    report = check_frames(frames.images, options.quality)
+    usable = [f for f, q in zip(frames.images, report.qualities, strict=True) if q.usable]
+    problems = dict(report.problem_counts)
+    say(f"{len(usable)} of {len(frames.images)} frames usable ({frames.covered_m:.1f} m of cloth)")
+    if len(usable) < options.min_usable_frames:
+        detail = ", ".join(f"{kind}: {count}" for kind, count in problems.items()) or "none read"
+        raise DatasetError(
+            f"expected at least {options.min_usable_frames} usable defect-free frames, got "
+            f"{len(usable)} of {len(frames.images)} ({detail}); check focus, light and the source"
+        )
+    weave = measure_weave(usable[:WEAVE_FRAMES])
+    say(
+        f"weave: warp pitch {weave.warp_pitch_px or 0:.1f} px, weft pitch "
+        f"{weave.weft_pitch_px or 0:.1f} px, turned {weave.angle_deg:.1f} degrees"
+    )
+    base = get_model(options.weights_dir, options.base_model)
+    before_model = current_model(options.weights_dir, options.machine_id, options.article)
+    dataset = build_article_dataset(
+        usable,
+        weave,
+        options.mm_per_px,
+        base.card.classes,
+        options.work_dir / "dataset",
+        options.dataset,
+    )
+    say(
+        f"article dataset: {dataset.images} images, {dataset.implanted} defects implanted, "
+        f"{dataset.clean_test_images} clean held-apart images"
+    )
+    before = score_model(before_model.onnx_path, dataset.data_yaml)
+    say(_describe("before", before_model.name, before))
+    if not base.checkpoint_path.is_file():
+        raise DatasetError(f"{base.checkpoint_path}: the base model has no checkpoint to tune")
+    train_started = time.monotonic()
+    trained = train(
+        TrainOptions(
+            data_yaml=dataset.data_yaml,
+            model=str(base.checkpoint_path),
+            run_dir=options.work_dir / "run",
+            epochs=options.epochs,
+            imgsz=options.dataset.tile_px,
+            batch=options.batch,
+            device=options.device,
+            seed=options.seed,
+            patience=options.epochs,
+        ),
+        on_epoch,
+    )
+    train_s = time.monotonic() - train_started
+    name = model_name_for(options.machine_id, options.article, datetime.now(UTC))
+    calibration = {
+        "machine_id": options.machine_id,
+        "article": options.article,
+        "source": frames.source_name,
+        "covered_m": round(frames.covered_m, 3),
+        "frames": len(frames.images),
+        "usable_frames": len(usable),
+        "weave": asdict(weave),
+        "dataset": {k: v for k, v in asdict(dataset).items() if k != "data_yaml"},
+        "train_s": round(train_s, 1),
+    }
+    test_images = sorted((options.work_dir / "dataset" / "images" / "test").glob("*.jpg"))
+    export_model(
+        ExportOptions(
+            checkpoint=trained.best_checkpoint,
+            name=name,
+            weights_dir=options.weights_dir,
+            sample_images=test_images[:4],
+            imgsz=options.dataset.tile_px,
+            training={"calibration": calibration},
+            notes=f"Calibrated for article {options.article!r} on machine {options.machine_id} "
+            f"from {base.name}, on {len(usable)} defect-free frames ({frames.covered_m:.1f} m) "
+            "with synthetic defects implanted along the measured weave; no labels.",
+        )
+    )
+    registered_model = _set_operating_threshold(get_model(options.weights_dir, name), dataset)
+    say(f"operating threshold {registered_model.card.conf_threshold:.2f} (validation tiles)")
+    after = score_model(registered_model.onnx_path, dataset.data_yaml)
+    say(_describe("after", name, after))
+    result = CalibrationResult(
+        machine_id=options.machine_id,
+        article=options.article,
+        model_name=name,
+        compared_with=before_model.name,
+        before=before,
+        after=after,
+        registered=False,
+        frames_read=frames.frames_read,
+        usable_frames=len(usable),
+        covered_m=frames.covered_m,
+        quality_problems=problems,
+        weave=weave,
+        dataset=dataset,
+        train_s=train_s,
+        total_s=time.monotonic() - started,
+    )
+    registered = options.register and result.beats
+    if registered:
+        set_article_model(options.weights_dir, options.machine_id, options.article, name)
+    return _with_card_metrics(result, registered, registered_model)
+
+
+def _set_operating_threshold(model: RegisteredModel, dataset: ArticleDataset) -> RegisteredModel:
+    """The lowest threshold at which at most OPERATING_FALSE_ALARM_RATE of the clean validation
+    tiles alarm (within THRESHOLD_RANGE), written into MODEL's card."""
+    scores, clean = top_confidences(model.onnx_path, dataset.data_yaml, "val")
+    threshold = threshold_for_false_alarms(scores[clean], OPERATING_FALSE_ALARM_RATE)
+    low, high = THRESHOLD_RANGE
+    card = model.card.model_copy(update={"conf_threshold": min(max(threshold, low), high)})
+    write_card(model.folder, card)
+    return replace(model, card=card)
+
+
+def _with_card_metrics(
+    result: CalibrationResult, registered: bool, model: RegisteredModel
+) -> CalibrationResult:
+    """RESULT marked REGISTERED, its scores written into the calibrated model's card."""
+    card = read_card(model.folder)
+    metrics = {
+        **card.metrics,
+        "article_held_apart": {
+            "before": asdict(result.before),
+            "after": asdict(result.after),
+            "beats": result.beats,
+            "registered_for_article": registered,
+        },
+    }
+    write_card(model.folder, card.model_copy(update={"metrics": metrics}))
+    return replace(result, registered=registered)
+
+
+def _describe(when: str, model: str, score: ArticleScore) -> str:
+    return (
+        f"{when}: {model} finds a defect in {score.detection_rate:.0%} of the defective "
+        f"held-apart images, false alarm in {score.false_alarm_rate:.0%} of the clean ones; "
+        f"{score.detection_at_fixed_fa:.0%} found at {FIXED_FALSE_ALARM_RATE:.0%} false alarms "
+        f"(mAP50 {score.map50:.3f}, {score.images} images)"
+    )
