@@ -110,3 +110,53 @@ def test_calibrating_on_clean_cloth_of_a_new_article_beats_the_default_model(
     print("\n".join(table))
     assert new.false_alarm_rate < old.false_alarm_rate, table
     assert new.detection_at_fixed_fa > old.detection_at_fixed_fa, table
+
+
+@pytest.mark.slow
+def test_calibrate_collects_the_cloth_from_the_machines_camera(
+    tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    """The agent's settings name the source and its scale; a short run says either way whether
+    the new model beats the old one, and records it only if so."""
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        "machine_id: loom-7\ncamera_id: cam-1\n"
+        "source: {type: synthetic, seed: 9, width_px: 256, frame_height_px: 128, mm_per_px: 0.1,"
+        " speed_m_per_min: 30, fps: 10, defects_per_100m: 0}\n"
+        "calibration: {mm_per_px: 0.1, web_width_mm: 25.6, speed_m_per_min: 30}\n"
+    )
+    weights = registry(tmp_path)
+    result_json = tmp_path / "calibration.json"
+    calibrated = run_cli(
+        *("calibrate", "--machine", "loom-7", "--article", "plain", "--config", str(config)),
+        *("--length-m", "0.6", "--weights-dir", str(weights), "--work-dir", str(tmp_path / "w")),
+        *("--epochs", "1", "--train-images", "12", "--test-images", "6", "--tile-px", "128"),
+        *("--json", str(result_json)),
+    )
+    assert calibrated.returncode == 0, calibrated.stderr[-3000:]
+    result = json.loads(result_json.read_text())
+    assert 0.6 <= result["covered_m"] < 0.6 + 0.05 + 0.0128
+    assert (
+        result["usable_frames"]
+        == result["dataset"]["train_frames"] + result["dataset"]["held_apart_frames"]
+    )
+    verdict = "beats default" if result["beats"] else "does not beat default"
+    assert verdict in calibrated.stdout
+    recorded = (weights / ARTICLES_FILE).is_file()
+    assert recorded == result["registered"] == result["beats"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--folder", "a", "--config", "b"], "expected exactly one of --config"),
+        ([], "expected exactly one of --config"),
+        (["--folder", "."], "expected images"),
+        (["--folder", ".", "--api", "http://127.0.0.1:9"], "--api needs an admin token"),
+    ],
+)
+def test_calibrate_refuses_what_it_cannot_use(
+    tmp_path: Path, run_cli: Callable[..., Any], args: list[str], message: str
+) -> None:
+    result = run_cli("calibrate", "--machine", "m", "--article", "a", *args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
