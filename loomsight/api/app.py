@@ -20,6 +20,7 @@ from loomsight.api.handlers import install_handlers
 from loomsight.api.middleware import BodyLimit, BodyLimitMiddleware, ObservabilityMiddleware
 from loomsight.api.routes import (
     auth,
+    calibrations,
     cameras,
     datasets,
     health,
@@ -86,6 +87,7 @@ def create_app(
         datasets,
         rates,
         rolls,
+        calibrations,
     ):
         app.include_router(module.router)
     install_pages(app)  # the browser pages, their static files, the redirect to /login

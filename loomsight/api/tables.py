@@ -19,8 +19,10 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
+    Text,
     Uuid,
     false,
     true,
@@ -322,6 +324,44 @@ class ArticleModel(Base):
     activated_by: Mapped[str | None] = mapped_column(ID)
 
 
+CALIBRATION_STATES = ("pending", "running", "done", "failed")
+
+
+class Calibration(Base):
+    """A QA engineer's request to calibrate a machine's model for a new fabric article, and what
+    the calibration worker on the machine's edge PC reported: pending until a worker claims it,
+    then running, then done or failed. The id is a serial number: it orders requests made in the
+    same instant. At most one request per machine and article is pending at a time."""
+
+    __tablename__ = "calibrations"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", CALIBRATION_STATES), name="status"),
+        CheckConstraint("length_m > 0", name="length_positive"),
+        Index("ix_calibrations_machine_requested", "machine_id", "requested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    machine_id: Mapped[str] = mapped_column(ForeignKey("machines.id", ondelete="CASCADE"))
+    article: Mapped[str] = mapped_column(String(200))  # as Machine.article
+    length_m: Mapped[float] = mapped_column(Float)  # metres of defect-free cloth to collect
+    status: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(ID)
+    requested_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    model_version: Mapped[str | None] = mapped_column(ID)  # the calibrated model's
+    result: Mapped[dict[str, Any] | None]  # as the worker reported it
+    message: Mapped[str | None] = mapped_column(Text)
+
+
+Index(
+    "uq_calibrations_one_pending_per_article",
+    Calibration.machine_id,
+    Calibration.article,
+    unique=True,
+    sqlite_where=Calibration.status == "pending",
+    postgresql_where=Calibration.status == "pending",
+)
 Index(
     "uq_models_one_active_for_all",
     Model.active_for_all,

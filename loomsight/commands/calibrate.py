@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,8 +17,11 @@ from rich.table import Table
 from loomsight.errors import ConfigError
 
 if TYPE_CHECKING:
+    import httpx
+
     from loomsight.article.calibrate import CalibrationResult
     from loomsight.article.collect import CollectedFrames
+    from loomsight.article.dataset import ArticleDatasetOptions
     from loomsight.camera.settings import AgentSettings
 
 TOKEN_ENV = "LOOMSIGHT_API_TOKEN"
@@ -29,9 +33,11 @@ def _default_work_dir(machine: str, article: str) -> Path:
 
 
 def calibrate_command(
-    machine: str = typer.Option(..., "--machine", help="The machine the article runs on."),
-    article: str = typer.Option(
-        ..., "--article", help="The fabric article, e.g. 'twill 3/1 navy'."
+    machine: str | None = typer.Option(
+        None, "--machine", help="The machine the article runs on [--pending: the config's]."
+    ),
+    article: str | None = typer.Option(
+        None, "--article", help="The fabric article, e.g. 'twill 3/1 navy' [--pending: asked]."
     ),
     config: Path | None = typer.Option(
         None,
@@ -83,6 +89,13 @@ def calibrate_command(
         None, "--token", envvar=TOKEN_ENV, help="Admin bearer token for --api.", show_default=False
     ),
     json_out: Path | None = typer.Option(None, "--json", help="Write the result as JSON here."),
+    pending: bool = typer.Option(
+        False,
+        "--pending",
+        help="Run the oldest calibration a QA engineer asked for on the API (machine page) for "
+        "the --config machine, and report the result there; nothing to do is not an error. "
+        "Run it on the machine's edge PC, e.g. from a timer.",
+    ),
 ) -> None:
     """Calibrate the detector for a new fabric article from its defect-free cloth, no labels.
 
@@ -94,56 +107,148 @@ def calibrate_command(
     alarms on clean cloth. The new model is recorded for the machine and article only if it beats
     the old one; the table says so either way.
     """
-    from loomsight.article.calibrate import CalibrationOptions, calibrate
     from loomsight.article.dataset import ArticleDatasetOptions
 
     if (config is None) == (folder is None):
         raise ConfigError("expected exactly one of --config (the camera) and --folder (images)")
     if api is not None and not token:
         raise ConfigError(f"--api needs an admin token: set {TOKEN_ENV} or pass --token")
-    console = Console(stderr=True)
-    if config is not None:
-        from loomsight.camera.settings import load_settings
-
-        settings = load_settings(config)
-        frames = _from_camera(settings, length_m, console)
-        mm_per_px = mm_per_px or settings.calibration.mm_per_px
-    else:
-        assert folder is not None
-        frames = _from_folder(folder, mm_per_px, console)
-    options = CalibrationOptions(
-        machine_id=machine,
-        article=article,
-        weights_dir=weights_dir,
-        work_dir=work_dir or _default_work_dir(machine, article),
-        base_model=base_model,
+    if pending and (config is None or api is None):
+        raise ConfigError("--pending needs --config (the machine's camera) and --api")
+    if not pending and (machine is None or article is None):
+        raise ConfigError("expected --machine and --article (or --pending)")
+    job = _Job(
+        config=config,
+        folder=folder,
         mm_per_px=mm_per_px,
+        weights_dir=weights_dir,
+        base_model=base_model,
+        work_dir=work_dir,
         epochs=epochs,
         device=device,
         dataset=ArticleDatasetOptions(
             tile_px=tile_px, max_train_images=train_images, max_test_images=test_images
         ),
         register=register,
+        api=api,
+        token=token,
+        console=Console(stderr=True),
     )
-
-    def on_epoch(epoch: int, total: int, metrics: dict[str, float]) -> None:
-        map50 = metrics.get("metrics/mAP50(B)", float("nan"))
-        console.print(f"epoch {epoch}/{total}: validation mAP50 {map50:.3f}")
-
-    result = calibrate(frames, options, console.print, on_epoch)
-    Console().print(_table(result))
-    if result.registered and api is not None:
-        _publish(api, str(token), weights_dir, result.model_name, machine, article)
-        console.print(f"set for {machine} / {article!r} on {api}: its agents switch to it")
-    verdict = (
-        f"{result.model_name} beats {result.compared_with} on the held-apart frames"
-        + (" and is now the model for this article" if result.registered else " (not recorded)")
-        if result.beats
-        else f"{result.model_name} does not beat {result.compared_with}: the machine keeps it"
-    )
-    typer.echo(f"{verdict}; calibration took {result.total_s / 60:.1f} min")
+    if pending:
+        _run_pending(job)
+        return
+    assert machine is not None and article is not None
+    result = job.run(machine, article, length_m)
     if json_out is not None:
         json_out.write_text(json.dumps(result.as_json(), indent=2, default=str) + "\n")
+
+
+@dataclass
+class _Job:
+    """One calibration as the options describe it."""
+
+    config: Path | None
+    folder: Path | None
+    mm_per_px: float | None
+    weights_dir: Path
+    base_model: str | None
+    work_dir: Path | None
+    epochs: int
+    device: str
+    dataset: ArticleDatasetOptions
+    register: bool
+    api: str | None
+    token: str | None
+    console: Console
+
+    def run(self, machine: str, article: str, length_m: float) -> CalibrationResult:
+        from loomsight.article.calibrate import CalibrationOptions, calibrate
+        from loomsight.article.publish import publish
+        from loomsight.training.registry import get_model
+
+        mm_per_px = self.mm_per_px
+        if self.config is not None:
+            from loomsight.camera.settings import load_settings
+
+            settings = load_settings(self.config)
+            frames = _from_camera(settings, length_m, self.console)
+            mm_per_px = mm_per_px or settings.calibration.mm_per_px
+        else:
+            assert self.folder is not None
+            frames = _from_folder(self.folder, mm_per_px, self.console)
+        options = CalibrationOptions(
+            machine_id=machine,
+            article=article,
+            weights_dir=self.weights_dir,
+            work_dir=self.work_dir or _default_work_dir(machine, article),
+            base_model=self.base_model,
+            mm_per_px=mm_per_px,
+            epochs=self.epochs,
+            device=self.device,
+            dataset=self.dataset,
+            register=self.register,
+        )
+
+        def on_epoch(epoch: int, total: int, metrics: dict[str, float]) -> None:
+            map50 = metrics.get("metrics/mAP50(B)", float("nan"))
+            self.console.print(f"epoch {epoch}/{total}: validation mAP50 {map50:.3f}")
+
+        result = calibrate(frames, options, self.console.print, on_epoch)
+        Console().print(_table(result))
+        if result.registered and self.api is not None:
+            with self.client() as client:
+                publish(client, get_model(self.weights_dir, result.model_name), machine, article)
+            self.console.print(f"set for {machine} / {article!r} on {self.api}: agents switch")
+        typer.echo(f"{verdict(result)}; calibration took {result.total_s / 60:.1f} min")
+        return result
+
+    def client(self) -> httpx.Client:
+        import httpx
+
+        assert self.api is not None
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return httpx.Client(base_url=self.api, headers=headers, timeout=120.0)
+
+
+def verdict(result: CalibrationResult) -> str:
+    if not result.beats:
+        return f"{result.model_name} does not beat {result.compared_with}: the machine keeps it"
+    recorded = " and is now the model for this article" if result.registered else " (not recorded)"
+    return f"{result.model_name} beats {result.compared_with} on the held-apart frames{recorded}"
+
+
+def _run_pending(job: _Job) -> None:
+    """Claim the oldest pending calibration of the config's machine, run it, report how it went."""
+    from loomsight.article.requests import claim_request, report_result
+    from loomsight.camera.settings import load_settings
+    from loomsight.training.registry import get_model
+
+    assert job.config is not None
+    machine = load_settings(job.config).machine_id
+    with job.client() as client:
+        request = claim_request(client, machine)
+    if request is None:
+        typer.echo(f"no calibration pending for {machine}")
+        return
+    job.console.print(
+        f"calibration {request.request_id}: {request.article!r}, {request.length_m:g} m of cloth"
+    )
+    try:
+        result = job.run(machine, request.article, request.length_m)
+    except Exception as error:
+        with job.client() as client:
+            report_result(client, request, failed=True, message=f"{type(error).__name__}: {error}")
+        raise
+    card = get_model(job.weights_dir, result.model_name).card
+    with job.client() as client:
+        report_result(
+            client,
+            request,
+            failed=False,
+            message=verdict(result),
+            model_version=card.version,
+            result=json.loads(json.dumps(result.as_json(), default=str)),
+        )
 
 
 def _from_camera(settings: AgentSettings, length_m: float, console: Console) -> CollectedFrames:
@@ -185,19 +290,6 @@ def _from_folder(folder: Path, mm_per_px: float | None, console: Console) -> Col
     console.print(f"{len(images)} images from {folder}")
     tops = [i * frame_m for i in range(len(images))]
     return CollectedFrames(str(folder), images, tops, len(images) * frame_m, len(images), frame_m)
-
-
-def _publish(
-    api: str, token: str, weights_dir: Path, name: str, machine: str, article: str
-) -> None:
-    import httpx
-
-    from loomsight.article.publish import publish
-    from loomsight.training.registry import get_model
-
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=api, headers=headers, timeout=120.0) as client:
-        publish(client, get_model(weights_dir, name), machine, article)
 
 
 def _table(result: CalibrationResult) -> Table:

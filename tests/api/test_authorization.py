@@ -117,6 +117,16 @@ def _new_article_model(world: World) -> str:
     return article
 
 
+def _new_running_calibration(world: World) -> int:
+    """A calibration claimed by a worker (on a machine of its own, so no other row claims it)."""
+    machine_id = f"cal-{_fresh()}"
+    world.api.admin.post("/api/v1/machines", json={"id": machine_id, "name": "n"})
+    path = f"/api/v1/machines/{machine_id}/calibrations"
+    world.api.admin.post(path, json={"article": "twill"})
+    claimed = world.api.admin.post("/api/v1/calibrations/claim", json={"machine_id": machine_id})
+    return int(claimed.json()["id"])
+
+
 Call = Callable[[httpx.Client, World], httpx.Response]
 
 ROUTES: dict[str, tuple[Call, set[str]]] = {
@@ -175,6 +185,26 @@ ROUTES: dict[str, tuple[Call, set[str]]] = {
     "GET article models": (
         lambda c, w: c.get("/api/v1/machines/loom-b/articles"),
         {"reviewer", "admin"},
+    ),
+    "POST calibration": (
+        lambda c, w: c.post(
+            "/api/v1/machines/loom-a/calibrations", json={"article": f"article {_fresh()}"}
+        ),
+        {"reviewer", "admin"},
+    ),
+    "GET calibrations": (
+        lambda c, w: c.get("/api/v1/machines/loom-a/calibrations"),
+        {"reviewer", "admin"},
+    ),
+    "POST calibration claim": (
+        lambda c, w: c.post("/api/v1/calibrations/claim", json={"machine_id": "loom-a"}),
+        {"admin"},
+    ),
+    "PUT calibration result": (
+        lambda c, w: c.put(
+            f"/api/v1/calibrations/{_new_running_calibration(w)}/result", json={"status": "done"}
+        ),
+        {"admin"},
     ),
     "POST camera": (
         lambda c, w: c.post("/api/v1/machines/loom-b/cameras", json={"id": _fresh()}),
@@ -292,6 +322,10 @@ def test_every_route_of_the_app_is_in_the_matrix(world: World) -> None:
         "PUT /api/v1/machines/{machine_id}/articles/{article}/model",
         "DELETE /api/v1/machines/{machine_id}/articles/{article}/model",
         "GET /api/v1/machines/{machine_id}/articles",
+        "POST /api/v1/machines/{machine_id}/calibrations",
+        "GET /api/v1/machines/{machine_id}/calibrations",
+        "POST /api/v1/calibrations/claim",
+        "PUT /api/v1/calibrations/{calibration_id}/result",
         "POST /api/v1/machines/{machine_id}/cameras",
         "GET /api/v1/machines/{machine_id}/cameras",
         "POST /api/v1/cameras/{camera_id}/token",

@@ -12,9 +12,11 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from loomsight.api.auth import UserPrincipal
+from loomsight.api.calibration_models import DEFAULT_LENGTH_M, CalibrationFigures
 from loomsight.api.deps import ContextDep, MachineServiceDep, ModelServiceDep, SessionDep
 from loomsight.api.params import IDENTIFIER_PATTERN, MachineIdPath
 from loomsight.api.schemas import ModelOut
+from loomsight.api.services.calibrations import CalibrationService
 from loomsight.api.web.access import PageUser, safe_next
 from loomsight.api.web.fleet import fleet_health, format_age, machine_rolls
 from loomsight.datasets.synth.defects import FABRIC_CLASSES
@@ -97,6 +99,7 @@ def machine_page(
 ) -> HTMLResponse:
     machine = machines.get(machine_id)
     health = next(m for m in fleet_health(session, context.clock()) if m.id == machine.id)
+    requested = CalibrationService(session, context.clock).for_machine(machine.id)
     return _page(
         request,
         "machine.html",
@@ -104,6 +107,8 @@ def machine_page(
         machine=machine,
         health=health,
         rolls=machine_rolls(session, machine.id),
+        calibrations=[(c, CalibrationFigures.of(c.result)) for c in requested],
+        default_length_m=DEFAULT_LENGTH_M,
         now=context.clock().isoformat(),
     )
 
