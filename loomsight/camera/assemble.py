@@ -28,21 +28,27 @@ from loomsight.camera.settings import AgentSettings, ModelSettings
 from loomsight.camera.uploader import Uploader
 from loomsight.errors import ModelFileError
 from loomsight.inference.detector import OnnxDetector
-from loomsight.training.registry import get_model
+from loomsight.training.registry import article_models, get_model
 
 logger = logging.getLogger(__name__)
 
 INT8_FILE = "model.int8.onnx"
 
 
-def model_path(settings: ModelSettings) -> Path:
-    """The ONNX file the settings name: a path to an .onnx file, or a registry name."""
+def model_path(settings: ModelSettings, machine_id: str) -> Path:
+    """The ONNX file the settings name: a path to an .onnx file, or a registry name (the model
+    calibrated for MACHINE_ID and the settings' article if one is recorded)."""
     if settings.model.endswith(".onnx"):
         path = Path(settings.model)
         if not path.is_file():
             raise ModelFileError(f"{path}: no such model file")
         return path
-    registered = get_model(settings.weights_dir, settings.model)
+    name = settings.model
+    if settings.article is not None:
+        calibrated = article_models(settings.weights_dir).get(machine_id, {})
+        name = calibrated.get(settings.article, name)
+        logger.info("article %r on %s: model %s", settings.article, machine_id, name)
+    registered = get_model(settings.weights_dir, name)
     if settings.int8:
         int8 = registered.folder / INT8_FILE
         if not int8.is_file():
@@ -54,7 +60,7 @@ def model_path(settings: ModelSettings) -> Path:
 def build_agent(settings: AgentSettings, stack: ExitStack, clock: Clock = SYSTEM_CLOCK) -> Agent:
     """An agent ready to `run(stop)`; its resources close with STACK."""
     threads = settings.detector.threads
-    detector = OnnxDetector(model_path(settings.detector), settings.detector.options, threads)
+    detector = OnnxDetector(model_path(settings.detector, settings.machine_id), settings.detector.options, threads)
     outbox = Outbox(settings.outbox.path, int(settings.outbox.max_disk_mb * 1024 * 1024))
     stack.callback(outbox.close)
     calibration = settings.calibration

@@ -30,6 +30,11 @@ class ModelSettings(BaseModel):
 
     model: str = Field("default", description="Registry name in weights_dir, or an .onnx path.")
     weights_dir: Path = Path("weights")
+    article: str | None = Field(
+        None,
+        description="The article now running: the model `loomsight calibrate` recorded for this "
+        "machine and article (weights_dir/articles.json) is used instead of `model` if any.",
+    )
     int8: bool = Field(False, description="Run the registry model's int8 copy when it has one.")
     threads: int = Field(2, ge=1, description="onnxruntime threads.")
     options: DetectorOptions = Field(default_factory=DetectorOptions)
