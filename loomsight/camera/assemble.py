@@ -60,7 +60,9 @@ def model_path(settings: ModelSettings, machine_id: str) -> Path:
 def build_agent(settings: AgentSettings, stack: ExitStack, clock: Clock = SYSTEM_CLOCK) -> Agent:
     """An agent ready to `run(stop)`; its resources close with STACK."""
     threads = settings.detector.threads
-    detector = OnnxDetector(model_path(settings.detector, settings.machine_id), settings.detector.options, threads)
+    detector = OnnxDetector(
+        model_path(settings.detector, settings.machine_id), settings.detector.options, threads
+    )
     outbox = Outbox(settings.outbox.path, int(settings.outbox.max_disk_mb * 1024 * 1024))
     stack.callback(outbox.close)
     calibration = settings.calibration
