@@ -6,7 +6,8 @@
 3. Score the model the machine runs for this article now on the held-apart part (`before`).
 4. Fine-tune the base model (the active one unless named) on the article dataset, export it to
    the registry with its card saying what it was calibrated on, and score it the same way (`after`).
-   Its operating threshold is set so that at most 2% of the clean validation tiles alarm.
+   Its operating threshold is set so that at most 2% of the clean validation tiles and of the
+   training frames' tiles it did not train on alarm.
 5. It beats the current model when its detection rate less its false-alarm rate on the held-apart
    frames is higher; only then is it recorded as the machine's model for the article.
 
@@ -16,6 +17,7 @@ Scores (`article.scoring`) run the exported ONNX file through the camera's detec
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -23,6 +25,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from loomsight.article.collect import CollectedFrames
 from loomsight.article.dataset import ArticleDataset, ArticleDatasetOptions, build_article_dataset
@@ -154,6 +158,7 @@ def calibrate(
     say(_describe("before", before_model.name, before))
     if not base.checkpoint_path.is_file():
         raise DatasetError(f"{base.checkpoint_path}: the base model has no checkpoint to tune")
+    imgsz = math.ceil(options.dataset.tile_px / base.card.stride) * base.card.stride
     train_started = time.monotonic()
     trained = train(
         TrainOptions(
@@ -161,7 +166,7 @@ def calibrate(
             model=str(base.checkpoint_path),
             run_dir=options.work_dir / "run",
             epochs=options.epochs,
-            imgsz=options.dataset.tile_px,
+            imgsz=imgsz,
             batch=options.batch,
             device=options.device,
             seed=options.seed,
@@ -189,7 +194,7 @@ def calibrate(
             name=name,
             weights_dir=options.weights_dir,
             sample_images=test_images[:4],
-            imgsz=options.dataset.tile_px,
+            imgsz=imgsz,
             training={"calibration": calibration},
             notes=f"Calibrated for article {options.article!r} on machine {options.machine_id} "
             f"from {base.name}, on {len(usable)} defect-free frames ({frames.covered_m:.1f} m) "
@@ -225,9 +230,14 @@ def calibrate(
 
 def _set_operating_threshold(model: RegisteredModel, dataset: ArticleDataset) -> RegisteredModel:
     """The lowest threshold at which at most OPERATING_FALSE_ALARM_RATE of the clean validation
-    tiles alarm (within THRESHOLD_RANGE), written into MODEL's card."""
-    scores, clean = top_confidences(model.onnx_path, dataset.data_yaml, "val")
-    threshold = threshold_for_false_alarms(scores[clean], OPERATING_FALSE_ALARM_RATE)
+    and threshold tiles alarm (within THRESHOLD_RANGE), written into MODEL's card."""
+    clean_scores = [
+        scores[clean]
+        for split in ("val", "threshold")
+        if dataset.images[split]
+        for scores, clean in [top_confidences(model.onnx_path, dataset.data_yaml, split)]
+    ]
+    threshold = threshold_for_false_alarms(np.concatenate(clean_scores), OPERATING_FALSE_ALARM_RATE)
     low, high = THRESHOLD_RANGE
     card = model.card.model_copy(update={"conf_threshold": min(max(threshold, low), high)})
     write_card(model.folder, card)

@@ -5,7 +5,8 @@ Frames are split along the roll: the first part trains (and validates), the last
 apart for the before/after test, so no piece of cloth is in both. Frames wider or longer than the
 model input are cut into tiles of the input size. In the validation and held-apart tiles, every
 other tile gets defects and the rest stay clean (false alarms are counted on those: empty label
-files; the validation ones set the operating threshold).
+files). The `threshold` split holds clean tiles of the training frames that were not sampled for
+training: with the clean validation tiles, they set the operating threshold.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from loomsight.errors import DatasetError
 logger = logging.getLogger(__name__)
 
 Image = npt.NDArray[np.uint8]
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test", "threshold")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class ArticleDatasetOptions:
     held_apart_share: float = 0.3  # of the frames, the last along the roll: the test split
     max_train_images: int = 240
     max_test_images: int = 80
+    max_threshold_images: int = 200  # clean tiles of the training frames not trained on
     val_share: float = 0.15  # of the training tiles, for ultralytics' own validation
     clean_share: float = 0.25  # training tiles left defect-free (the background)
     defects_per_image: tuple[int, int] = (1, 3)
@@ -65,12 +67,16 @@ def _tiles(frames: Sequence[Image], tile_px: int) -> list[Image]:
     return tiles
 
 
-def _sample(tiles: list[Image], most: int, rng: np.random.Generator) -> list[Image]:
-    """At most MOST tiles, spread over all of them, in their order."""
+def _sample(
+    tiles: list[Image], most: int, rng: np.random.Generator
+) -> tuple[list[Image], list[Image]]:
+    """At most MOST tiles, spread over all of them, in their order; and the others."""
     if len(tiles) <= most:
-        return tiles
-    keep = np.sort(rng.choice(len(tiles), size=most, replace=False))
-    return [tiles[i] for i in keep]
+        return tiles, []
+    keep = set(rng.choice(len(tiles), size=most, replace=False).tolist())
+    return [t for i, t in enumerate(tiles) if i in keep], [
+        t for i, t in enumerate(tiles) if i not in keep
+    ]
 
 
 def build_article_dataset(
@@ -97,8 +103,10 @@ def build_article_dataset(
             f"got {len(frames)}"
         )
     rng = np.random.default_rng(options.seed)
-    train_tiles = _sample(_tiles(frames[:-held], options.tile_px), options.max_train_images, rng)
-    test_tiles = _sample(_tiles(frames[-held:], options.tile_px), options.max_test_images, rng)
+    training_frames = _tiles(frames[:-held], options.tile_px)
+    train_tiles, unused = _sample(training_frames, options.max_train_images, rng)
+    test_tiles, _ = _sample(_tiles(frames[-held:], options.tile_px), options.max_test_images, rng)
+    threshold_tiles, _ = _sample(unused, options.max_threshold_images, rng)
     val_count = max(1, round(len(train_tiles) * options.val_share))
     if len(train_tiles) - val_count < 1:
         raise DatasetError(f"{len(train_tiles)} training tiles: too few to also validate on")
@@ -106,14 +114,17 @@ def build_article_dataset(
         "train": train_tiles[:-val_count],
         "val": train_tiles[-val_count:],
         "test": test_tiles,
+        "threshold": threshold_tiles,  # clean only: for the operating threshold
     }
     low, high = options.defects_per_image
     implanted, clean_test = 0, 0
     counts = {}
     for split, tiles in splits.items():
         for index, tile in enumerate(tiles):
-            drawn_clean = bool(rng.random() < options.clean_share)
-            clean = index % 2 == 1 if split != "train" else drawn_clean  # val, test: half clean
+            if split == "train":
+                clean = rng.random() < options.clean_share
+            else:  # val and test: every other tile clean, whatever clean_share is
+                clean = split == "threshold" or index % 2 == 1
             height, width = tile.shape[:2]
             image, labels = tile, ImageLabels.empty((width, height))
             if not clean:
@@ -131,7 +142,8 @@ def build_article_dataset(
             write_image(out / "images" / split / f"{stem}.jpg", image, jpeg_quality=95)
             write_yolo_labels(out / "labels" / split / f"{stem}.txt", labels)
         counts[split] = len(tiles)
-    data_yaml = write_data_yaml(out, class_names, {f: f"images/{f}" for f in SPLITS})
+    folders = {split: f"images/{split}" for split in SPLITS if counts[split]}
+    data_yaml = write_data_yaml(out, class_names, folders)
     logger.info("article dataset in %s: %s images, %d defects implanted", out, counts, implanted)
     return ArticleDataset(
         data_yaml=data_yaml,

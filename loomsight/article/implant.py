@@ -33,6 +33,7 @@ CHANGE_LEVEL = 4  # grey levels: a pixel changed less than this is not part of t
 MIN_BOX_SIDE_PX = 4
 DEFAULT_PITCH_MM = 0.4  # 25 yarns per cm, when the weave showed no period
 DEFAULT_PITCH_PX = 4.0  # when neither the weave nor the scale is known
+MAX_YARN_PITCH_MM = 2.0  # 5 yarns per cm: a coarser repeat is a print or stripe, not yarns
 ATTEMPTS_PER_DEFECT = 30
 BOX_GAP_PX = 2  # free pixels kept between two defects' boxes
 
@@ -109,6 +110,10 @@ def _grid(weave: WeaveMeasure, mm_per_px: float | None, shape_hw: tuple[int, int
     fallback = DEFAULT_PITCH_MM / mm_per_px if mm_per_px else DEFAULT_PITCH_PX
     warp = weave.warp_pitch_px
     weft = weave.weft_pitch_px
+    if mm_per_px:  # a repeat coarser than any yarn is a print or a stripe, not the weave
+        warp, weft = (
+            p if p is None or p * mm_per_px <= MAX_YARN_PITCH_MM else None for p in (warp, weft)
+        )
     if warp is not None and weft is not None and not 0.4 <= warp / weft <= 2.5:
         if weave.warp_prominence >= weave.weft_prominence:
             weft = warp

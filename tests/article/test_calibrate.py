@@ -70,7 +70,7 @@ def test_calibrating_on_clean_cloth_of_a_new_article_beats_the_default_model(
 ) -> None:
     web = MovingWeb(7, 832, 416, MM_PER_PX, defects_per_100m=0)
     frames = tmp_path / "clean-frames"
-    for index in range(40):
+    for index in range(60):
         image, labels = printed_frame(web, index, index * web.frame_length_m)
         assert len(labels) == 0
         write_image(frames / f"{index:04d}.png", image)
@@ -79,8 +79,8 @@ def test_calibrating_on_clean_cloth_of_a_new_article_beats_the_default_model(
     calibrated = run_cli(
         *("calibrate", "--machine", MACHINE, "--article", ARTICLE, "--folder", str(frames)),
         *("--mm-per-px", str(MM_PER_PX), "--weights-dir", str(weights)),
-        *("--work-dir", str(tmp_path / "work"), "--epochs", "6"),
-        *("--train-images", "56", "--test-images", "24", "--json", str(result_json)),
+        *("--work-dir", str(tmp_path / "work"), "--epochs", "8"),
+        *("--train-images", "96", "--test-images", "24", "--json", str(result_json)),
     )
     assert calibrated.returncode == 0, calibrated.stderr[-3000:]
     assert "held-apart frames of the article" in calibrated.stdout
@@ -99,7 +99,7 @@ def test_calibrating_on_clean_cloth_of_a_new_article_beats_the_default_model(
     assert "beats default" in calibrated.stdout
 
     # Held-apart frames of the article with defects as the generator makes them.
-    data_yaml = real_style_test_set(tmp_path / "real-style", model.card.classes, count=16)
+    data_yaml = real_style_test_set(tmp_path / "real-style", model.card.classes, count=24)
     old = score_model(get_model(weights, "default").onnx_path, data_yaml)
     new = score_model(model.onnx_path, data_yaml)
     table = [

@@ -32,7 +32,7 @@ def test_the_dataset_splits_along_the_roll_and_labels_what_it_implants(tmp_path:
         clean, measure_weave(clean), 0.1, MODEL_CLASSES, tmp_path, options
     )
     assert (dataset.train_frames, dataset.held_apart_frames) == (7, 3)
-    assert dataset.images == {"train": 10, "val": 4, "test": 6}
+    assert dataset.images == {"train": 10, "val": 4, "test": 6, "threshold": 0}
     assert class_names_of(dataset.data_yaml) == MODEL_CLASSES
     tiles_of = lambda fs: [t.astype(int) for f in fs for t in (f[:, :128], f[:, 128:])]  # noqa: E731
     held_apart_tiles, training_tiles = tiles_of(clean[7:]), tiles_of(clean[:7])
@@ -53,6 +53,18 @@ def test_the_dataset_splits_along_the_roll_and_labels_what_it_implants(tmp_path:
             boxes += 1
     assert boxes >= 3 and dataset.implanted >= boxes
     assert dataset.clean_test_images == 3
+
+
+def test_tiles_not_sampled_for_training_set_the_threshold_clean(tmp_path: Path) -> None:
+    clean = frames(10)
+    options = ArticleDatasetOptions(tile_px=128, max_train_images=6, max_threshold_images=5)
+    dataset = build_article_dataset(
+        clean, measure_weave(clean), 0.1, MODEL_CLASSES, tmp_path, options
+    )
+    assert dataset.images["train"] + dataset.images["val"] == 6
+    assert dataset.images["threshold"] == 5  # of the 14 - 6 = 8 training-frame tiles left
+    for path in split_images(dataset.data_yaml, "threshold"):
+        assert label_path(path).read_text() == ""
 
 
 @pytest.mark.parametrize(
