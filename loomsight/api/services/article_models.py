@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from loomsight.api.article_models import ArticleModelOut
 from loomsight.api.clock import Clock
 from loomsight.api.errors import NotFoundError
+from loomsight.api.services.machines import existing_machine
 from loomsight.api.tables import ArticleModel, Machine, Model
 
 
@@ -18,10 +19,7 @@ class ArticleModelService:
         self.clock = clock
 
     def _machine(self, machine_id: str) -> Machine:
-        machine = self.session.get(Machine, machine_id)
-        if machine is None:
-            raise NotFoundError(f"no machine {machine_id!r}")
-        return machine
+        return existing_machine(self.session, machine_id)
 
     def _describe(self, machine: Machine, chosen: ArticleModel, model: Model) -> ArticleModelOut:
         return ArticleModelOut(

@@ -22,6 +22,7 @@ from loomsight.api.calibration_models import (
 )
 from loomsight.api.clock import Clock
 from loomsight.api.errors import ConflictError, NotFoundError
+from loomsight.api.services.machines import existing_machine
 from loomsight.api.tables import Calibration, Machine
 
 logger = logging.getLogger(__name__)
@@ -33,10 +34,7 @@ class CalibrationService:
         self.clock = clock
 
     def _machine(self, machine_id: str) -> Machine:
-        machine = self.session.get(Machine, machine_id)
-        if machine is None:
-            raise NotFoundError(f"no machine {machine_id!r}")
-        return machine
+        return existing_machine(self.session, machine_id)
 
     def request(self, machine_id: str, new: CalibrationIn, username: str) -> CalibrationOut:
         """A pending calibration of MACHINE_ID for NEW.article, asked for by USERNAME;

@@ -12,6 +12,14 @@ from loomsight.api.security import CAMERA_TOKEN_PREFIX, new_token, token_sha256
 from loomsight.api.tables import Camera, Machine
 
 
+def existing_machine(session: Session, machine_id: str) -> Machine:
+    """The machine MACHINE_ID; NotFoundError if there is none."""
+    machine = session.get(Machine, machine_id)
+    if machine is None:
+        raise NotFoundError(f"no machine {machine_id!r}")
+    return machine
+
+
 class MachineService:
     def __init__(self, session: Session, clock: Clock) -> None:
         self.session = session
@@ -29,10 +37,7 @@ class MachineService:
         return list(self.session.scalars(select(Machine).order_by(Machine.id)))
 
     def get(self, machine_id: str) -> Machine:
-        machine = self.session.get(Machine, machine_id)
-        if machine is None:
-            raise NotFoundError(f"no machine {machine_id!r}")
-        return machine
+        return existing_machine(self.session, machine_id)
 
     def update(self, machine_id: str, changes: MachineUpdate) -> Machine:
         machine = self.get(machine_id)

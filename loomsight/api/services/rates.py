@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from loomsight.api.clock import Clock
-from loomsight.api.errors import InvalidInputError, NotFoundError
+from loomsight.api.errors import InvalidInputError
 from loomsight.api.rate_models import (
     ClassRate,
     CompareQuery,
@@ -26,6 +26,7 @@ from loomsight.api.rate_models import (
     RateQuery,
 )
 from loomsight.api.report_settings import ReportSettings
+from loomsight.api.services.machines import existing_machine
 from loomsight.api.services.rate_buckets import (
     SlotIndex,
     bucket_slots,
@@ -135,10 +136,7 @@ class RateService:
         )
 
     def _machine(self, machine_id: str) -> Machine:
-        machine = self.session.get(Machine, machine_id)
-        if machine is None:
-            raise NotFoundError(f"no machine {machine_id!r}")
-        return machine
+        return existing_machine(self.session, machine_id)
 
     def _range(self, query: RateQuery) -> tuple[datetime, datetime]:
         end = query.end or self.clock()

@@ -22,8 +22,9 @@ from loomsight.api.grading import (
 from loomsight.api.rate_models import Counting
 from loomsight.api.report_settings import ReportSettings
 from loomsight.api.roll_models import RollDefect, RollReport, YardPoints
+from loomsight.api.services.machines import existing_machine
 from loomsight.api.services.rate_tallies import FALSE_ALARM, REVIEWED
-from loomsight.api.tables import Event, Heartbeat, Machine, Roll
+from loomsight.api.tables import Event, Heartbeat, Roll
 
 
 def counted_class(event: Event, counting: Counting) -> str | None:
@@ -45,9 +46,7 @@ class RollReportService:
         self.settings = settings
 
     def report(self, machine_id: str, roll_id: str, counting: Counting) -> RollReport:
-        machine = self.session.get(Machine, machine_id)
-        if machine is None:
-            raise NotFoundError(f"no machine {machine_id!r}")
+        machine = existing_machine(self.session, machine_id)
         roll = self.session.get(Roll, (machine_id, roll_id))
         events = list(
             self.session.scalars(

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from loomsight.api.clock import Clock
 from loomsight.api.errors import ConflictError, NotFoundError
 from loomsight.api.roll_models import RollMarkIn
+from loomsight.api.services.machines import existing_machine
 from loomsight.api.services.upsert import insert_new
-from loomsight.api.tables import Machine, Roll, RollMark
+from loomsight.api.tables import Roll, RollMark
 from loomsight.schema import RollMark as WireRollMark
 from loomsight.schema import RollMarkKind
 
@@ -89,8 +90,7 @@ class RollService:
         self.clock = clock
 
     def _machine(self, machine_id: str) -> None:
-        if self.session.get(Machine, machine_id) is None:
-            raise NotFoundError(f"no machine {machine_id!r}")
+        existing_machine(self.session, machine_id)
 
     def mark(self, machine_id: str, roll_id: str, mark: RollMarkIn, username: str) -> Roll:
         """Record MARK (by USERNAME) for the roll; the same mark_id again records nothing new,
