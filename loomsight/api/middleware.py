@@ -16,6 +16,10 @@ from loomsight.api.metrics import ApiMetrics
 
 access_logger = logging.getLogger("loomsight.api.access")
 
+# A body over its limit but under this is read and dropped before the 413; a larger one is not
+# read (the connection closes, and a client still sending may see a reset instead of the 413).
+DRAIN_MAX_BYTES = 64 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class BodyLimit:
@@ -53,6 +57,8 @@ class BodyLimitMiddleware:
         limit = self.limit_for(method, path)
         declared = _content_length(scope)
         if declared is not None and declared > limit.max_bytes:
+            if declared <= DRAIN_MAX_BYTES:  # read it first, or the close resets the connection
+                await _drain(receive)  # before a client still sending reads the answer
             response = JSONResponse(
                 {"detail": limit.message(declared, method, path)},
                 status_code=413,
@@ -72,6 +78,14 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+async def _drain(receive: Receive) -> None:
+    """Read and drop the request body."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 def _content_length(scope: Scope) -> int | None:
