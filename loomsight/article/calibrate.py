@@ -104,8 +104,12 @@ class CalibrationResult:
 
 def model_name_for(machine_id: str, article: str, now: datetime) -> str:
     """A registry name: machine, article (letters and digits) and the time, at most 64 chars."""
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", article).strip("-").lower()[:24] or "article"
-    return f"{machine_id[:24]}-{slug}-{now:%Y%m%d%H%M%S}"
+    return f"{machine_id[:24]}-{article_slug(article)[:24]}-{now:%Y%m%d%H%M%S}"
+
+
+def article_slug(article: str) -> str:
+    """ARTICLE in lower-case letters, digits and dashes, for names and folders."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", article).strip("-").lower() or "article"
 
 
 def current_model(weights_dir: Path, machine_id: str, article: str) -> RegisteredModel:

@@ -17,9 +17,14 @@ def article_model_path(machine_id: str, article: str) -> str:
     return f"/api/v1/machines/{quote(machine_id, safe='')}/articles/{quote(article, safe='')}/model"
 
 
+def refusal(response: httpx.Response, what: str) -> ConfigError:
+    """The error for an API that refused WHAT, with its answer."""
+    return ConfigError(f"{what}: the API answered {response.status_code}: {response.text[:500]}")
+
+
 def _checked(response: httpx.Response, what: str) -> None:
     if response.status_code not in (200, 201):
-        raise ConfigError(f"{what}: the API answered {response.status_code}: {response.text[:500]}")
+        raise refusal(response, what)
 
 
 def publish(client: httpx.Client, model: RegisteredModel, machine_id: str, article: str) -> None:

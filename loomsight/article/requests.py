@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from loomsight.article.publish import refusal
 from loomsight.errors import ConfigError
 
 CLAIM_PATH = "/api/v1/calibrations/claim"
@@ -34,10 +35,6 @@ def finite(value: Any) -> Any:
     return value
 
 
-def _refused(response: httpx.Response, what: str) -> ConfigError:
-    return ConfigError(f"{what}: the API answered {response.status_code}: {response.text[:500]}")
-
-
 def claim_request(client: httpx.Client, machine_id: str) -> CalibrationRequest | None:
     """The oldest pending calibration of MACHINE_ID, now marked running; None if none waits."""
     try:
@@ -47,7 +44,7 @@ def claim_request(client: httpx.Client, machine_id: str) -> CalibrationRequest |
     if response.status_code == 204:
         return None
     if response.status_code != 200:
-        raise _refused(response, f"claim a calibration of {machine_id}")
+        raise refusal(response, f"claim a calibration of {machine_id}")
     body = response.json()
     return CalibrationRequest(
         str(body["id"]), str(body["machine_id"]), str(body["article"]), float(body["length_m"])
@@ -75,4 +72,4 @@ def report_result(
     except httpx.HTTPError as error:
         raise ConfigError(f"could not reach the API at {client.base_url}: {error}") from None
     if response.status_code != 200:
-        raise _refused(response, f"report calibration {request.request_id}")
+        raise refusal(response, f"report calibration {request.request_id}")

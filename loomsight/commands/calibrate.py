@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +27,9 @@ TOKEN_ENV = "LOOMSIGHT_API_TOKEN"
 
 
 def _default_work_dir(machine: str, article: str) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", article).strip("-").lower() or "article"
+    from loomsight.article.calibrate import article_slug
+
+    slug = article_slug(article)
     return Path("calibrations") / machine / f"{slug}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
 
 
