@@ -18,7 +18,7 @@ from loomsight.api.tables import Event
 from loomsight.camera.assemble import build_agent
 from loomsight.camera.settings import load_settings
 from tests.api.conftest import fresh_database, live_api
-from tests.camera.test_agent import MODEL, _settings
+from tests.camera.test_agent import MODEL, _settings, wait_for_events_after_swap
 
 CLASSES = json.loads((MODEL.parent / "model.json").read_text())["classes"]
 
@@ -109,11 +109,7 @@ def test_review_pull_fine_tune_export_promote_and_the_agent_switches(
             assert api.admin.post("/api/v1/models", files=files).status_code == 201
             promoted = api.admin.post(f"/api/v1/models/{card['version']}/activate", json={})
             assert promoted.status_code == 200, promoted.text
-            events_before = agent.report.events
-            _wait(
-                lambda: agent.report.model_swaps == 1 and agent.report.events > events_before + 2,
-                "the agent to switch and report with the new model",
-            )
+            wait_for_events_after_swap(agent, events_after=3, timeout_s=90)
         engine = create_engine(database_url)
         with engine.connect() as connection:
             versions = set(connection.execute(select(Event.model_version).distinct()).scalars())

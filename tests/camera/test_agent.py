@@ -151,6 +151,21 @@ def _start_cli(config: Path, tmp_path: Path, token: str = TOKEN) -> subprocess.P
     return process
 
 
+def wait_for_events_after_swap(agent: Any, events_after: int, timeout_s: float = 60) -> None:
+    """Until the agent has swapped its model once and then made EVENTS_AFTER more events (events
+    made before the swap carry the old model, however many there are)."""
+    deadline = time.monotonic() + timeout_s
+    while agent.report.model_swaps < 1:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no model swap after {timeout_s} s")
+        time.sleep(0.05)
+    events_at_swap = agent.report.events
+    while agent.report.events < events_at_swap + events_after:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"fewer than {events_after} events after the swap")
+        time.sleep(0.05)
+
+
 def _wait_for_events(outbox: Path, count: int, stored: Callable[[], int] = lambda: 0) -> None:
     """Until the outbox holds (or the server stored) COUNT events, pending and sent together."""
     deadline = time.monotonic() + 60
@@ -287,11 +302,7 @@ def test_the_model_is_swapped_between_frames_when_the_api_names_another(tmp_path
             first_version = agent.pipeline.model_version
             runner = threading.Thread(target=agent.run, args=(stop,))
             runner.start()
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not (
-                agent.report.model_swaps == 1 and agent.report.events >= 6
-            ):
-                time.sleep(0.1)
+            wait_for_events_after_swap(agent, events_after=3)
             stop.set()
             runner.join(timeout=60)
         assert agent.report.model_swaps == 1

@@ -19,7 +19,14 @@ from loomsight.api.tables import Event, Heartbeat, Image
 from loomsight.camera.assemble import build_agent
 from loomsight.camera.settings import load_settings
 from tests.api.conftest import LiveApi, fresh_database, live_api
-from tests.camera.test_agent import MODEL, _settings, _start_cli, _wait_for_events, _write_config
+from tests.camera.test_agent import (
+    MODEL,
+    _settings,
+    _start_cli,
+    _wait_for_events,
+    _write_config,
+    wait_for_events_after_swap,
+)
 
 INT8 = MODEL.parent / "model.int8.onnx"
 
@@ -85,10 +92,7 @@ def test_the_agent_feeds_the_real_api_and_takes_its_model(tmp_path: Path) -> Non
             while time.monotonic() < deadline and agent.report.events < 5:
                 time.sleep(0.1)
             _upload_int8(api, "default@calibrated")
-            while time.monotonic() < deadline and not (
-                agent.report.model_swaps == 1 and agent.report.events >= 12
-            ):
-                time.sleep(0.1)
+            wait_for_events_after_swap(agent, events_after=4)
             stop.set()
             runner.join(timeout=60)
         report = agent.report
