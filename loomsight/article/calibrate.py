@@ -38,7 +38,7 @@ from loomsight.article.scoring import (
     threshold_for_false_alarms,
     top_confidences,
 )
-from loomsight.article.weave import WeaveMeasure, measure_weave
+from loomsight.article.weave import WeaveMeasure, max_yarn_pitch_px, measure_weave
 from loomsight.errors import DatasetError
 from loomsight.inference.model_card import read_card, write_card
 from loomsight.training.registry import (
@@ -139,7 +139,7 @@ def calibrate(
             f"expected at least {options.min_usable_frames} usable defect-free frames, got "
             f"{len(usable)} of {len(frames.images)} ({detail}); check focus, light and the source"
         )
-    weave = measure_weave(usable[:WEAVE_FRAMES])
+    weave = measure_weave(usable[:WEAVE_FRAMES], max_yarn_pitch_px(options.mm_per_px))
     say(
         f"weave: warp pitch {weave.warp_pitch_px or 0:.1f} px, weft pitch "
         f"{weave.weft_pitch_px or 0:.1f} px, turned {weave.angle_deg:.1f} degrees"

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from loomsight.article.implant_painters import PAINTERS
 from loomsight.article.implant_site import Grid, Site
-from loomsight.article.weave import WeaveMeasure, to_grey
+from loomsight.article.weave import MAX_YARN_PITCH_MM, WeaveMeasure, to_grey
 from loomsight.datasets.labels import ImageLabels
 from loomsight.datasets.synth.defects import FABRIC_CLASSES
 
@@ -33,7 +33,6 @@ CHANGE_LEVEL = 4  # grey levels: a pixel changed less than this is not part of t
 MIN_BOX_SIDE_PX = 4
 DEFAULT_PITCH_MM = 0.4  # 25 yarns per cm, when the weave showed no period
 DEFAULT_PITCH_PX = 4.0  # when neither the weave nor the scale is known
-MAX_YARN_PITCH_MM = 2.0  # 5 yarns per cm: a coarser repeat is a print or stripe, not yarns
 ATTEMPTS_PER_DEFECT = 30
 BOX_GAP_PX = 2  # free pixels kept between two defects' boxes
 

@@ -24,7 +24,6 @@ from loomsight.article.implant_site import (
     Site,
     Size,
     blend,
-    line_kernel,
     noise,
     ragged_radius,
     soften,
@@ -91,21 +90,25 @@ def _stain(site: Site, strength: float) -> Float32Array:
 
 
 def _missing_yarn(site: Site, strength: float, warp: bool) -> Float32Array:
-    """One or two yarns missing over a length: where they were, the crossing yarns show, sunk
-    into the gap and in its shadow."""
+    """One or two yarns missing over a length: in the gap they leave, the crossing yarns show as
+    the rungs of a ladder, sunk and in shadow, with the dark of what is behind between them."""
     grid, shape = site.grid, site.shape
     pitch = grid.warp_pitch_px if warp else grid.weft_pitch_px
+    crossing_pitch = grid.weft_pitch_px if warp else grid.warp_pitch_px
     along, across = site.axes(grid.yarn_angle_rad(warp))
     yarns = max(1, round(shape.width_px / pitch))
     centre = site.yarn_offset(across, pitch) + (yarns - 1) * pitch / 2
     band = np.clip(yarns * pitch / 2 + 0.5 - np.abs(across - np.float32(centre)), 0, 1)
     taper = np.clip((shape.length_px / 2 - np.abs(along)) / pitch, 0, 1)
-    across_angle = grid.yarn_angle_rad(warp) + np.pi / 2
-    smoothed = cv2.filter2D(site.patch, -1, line_kernel(pitch, across_angle))
-    # The crossing yarns keep some of their texture; the gap's shadow darkens them.
-    crossing = 0.65 * np.asarray(smoothed, np.float32).reshape(site.patch.shape) + 0.35 * site.patch
-    shadow = np.float32(1 - (0.1 + 0.25 * strength))
-    return blend(site.patch, soften(band * taper, 0.5), crossing * shadow)
+    # The crossing yarns lie across the gap where they lie beside it (their phase along it).
+    rung_at = site.yarn_offset(along, crossing_pitch)
+    phase = 2 * np.pi * (along - np.float32(rung_at)) / np.float32(crossing_pitch)
+    rung = np.sqrt(0.5 + 0.5 * np.cos(phase))
+    light = site.local_light()
+    behind = site.level(3) * light * np.float32(site.rng.uniform(0.5, 0.9))
+    sunk = site.level(80) * light * np.float32(1 - (0.15 + 0.3 * strength))
+    colour = behind + (sunk - behind) * rung[..., None]
+    return site.cover(soften(band * taper, 0.5) * np.float32(0.6 + 0.4 * strength), colour)
 
 
 def _thick_yarn(
@@ -122,8 +125,8 @@ def _thick_yarn(
     body = np.clip((half - np.abs(across)) / 0.8 + 0.5, 0, 1) * (half > 0.3)
     shade = np.sqrt(np.clip(1 - (across / np.maximum(half, 1e-3)) ** 2, 0, 1))
     twist = 1 + 0.1 * np.sin(2 * np.pi * (along + across) / (1.3 * pitch))
-    yarn = site.level(95) * np.float32(1.02 + 0.1 * strength)  # more fibre, more light
-    colour = yarn * (0.75 + 0.35 * shade * twist)[..., None]
+    yarn = site.level(site.rng.uniform(75, 95)) * np.float32(0.95 + 0.15 * strength)
+    colour = yarn * (0.7 + 0.4 * shade * twist)[..., None] * site.local_light()
     return site.cover(soften(body * (0.45 + 0.45 * strength)), colour.astype(np.float32))
 
 
@@ -141,6 +144,7 @@ def _knot(site: Site, strength: float) -> Float32Array:
         colour = site.level(90) * (0.85 + 0.4 * dome)
     else:
         colour = site.level(50) * (0.3 + 0.35 * dome)
+    colour = colour * site.local_light()
     tails = np.zeros(site.patch.shape[:2], dtype=np.float32)
     for _ in range(2):
         angle = site.rng.uniform(0, 2 * np.pi)

@@ -95,6 +95,15 @@ class Site:
         pixels = self.patch.reshape(-1, self.patch.shape[2])
         return np.asarray(np.percentile(pixels, percentile, axis=0), dtype=np.float32)
 
+    def local_light(self) -> Float32Array:
+        """(h, w, 1): the patch's brightness around each pixel over a few yarns, relative to the
+        whole patch's: yarn material painted in times this takes on the cloth's print, stripes
+        and light fall-off, as the yarns it joins do."""
+        sigma = 1.5 * max(self.grid.pitch_px, 2.0)
+        blurred = cv2.GaussianBlur(self.grey, (0, 0), sigma)
+        mean = max(float(self.grey.mean()), 1.0)
+        return np.asarray(np.clip(blurred / mean, 0.2, 2.0)[..., None], dtype=np.float32)
+
     def cover(self, alpha: Float32Array, colour: npt.NDArray[np.floating[Any]]) -> Float32Array:
         """`colour` ((h, w, c) or (c,)) painted over the patch with opacity `alpha` (h, w), with
         the grain (fine noise and texture) the frame has, so nothing painted looks flat."""
@@ -156,14 +165,3 @@ def blend(
 def soften(mask: npt.NDArray[np.floating[Any]], sigma_px: float = 0.6) -> Float32Array:
     """A drawn mask softened like the camera softens the cloth."""
     return np.asarray(cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma_px))
-
-
-def line_kernel(length_px: float, angle_rad: float) -> Float32Array:
-    """A normalised line of `length_px` along `angle_rad`: averages along that direction."""
-    size = int(np.ceil(length_px)) | 1
-    kernel = np.zeros((size, size), dtype=np.float32)
-    c = (size - 1) / 2
-    dx, dy = np.cos(angle_rad) * length_px / 2, -np.sin(angle_rad) * length_px / 2
-    ends = np.round(np.array([[c - dx, c - dy], [c + dx, c + dy]]) * 16).astype(np.int32)
-    cv2.line(kernel, tuple(ends[0]), tuple(ends[1]), 1.0, 1, cv2.LINE_AA, 4)
-    return (kernel / max(float(kernel.sum()), 1e-6)).astype(np.float32)

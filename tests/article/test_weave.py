@@ -10,8 +10,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from loomsight.article.weave import WeaveMeasure, measure_weave
+from loomsight.article.weave import WeaveMeasure, max_yarn_pitch_px, measure_weave
 from loomsight.datasets.synth.moving_web import MovingWeb
+from loomsight.datasets.synth.printed import CheckPrint
 from loomsight.datasets.synth.weave import FabricSpec, WeaveKind
 from tests.conftest import SHARED_DIR
 
@@ -145,6 +146,20 @@ def test_real_photos_mostly_show_a_period() -> None:
     assert sum(m.found for m in measures) >= 16
     pitches = [p for m in measures for p in (m.warp_pitch_px, m.weft_pitch_px) if p is not None]
     assert all(2.0 < p < 416 / 4 for p in pitches)
+
+
+def test_a_printed_check_is_not_taken_for_the_weave_when_the_scale_is_known() -> None:
+    # A check repeating every 6 mm is far stronger than the yarns; at 0.1 mm/px its 60 px
+    # repeat wins unless the pitch is capped at what a yarn can be.
+    web = MovingWeb(7, 832, 416, mm_per_px=0.1, defects_per_100m=0)
+    frames = [CheckPrint().apply(web.frame_at(0.5 + 0.05 * k).image, 0.1) for k in range(6)]
+    uncapped = measure_weave(frames)
+    assert uncapped.warp_pitch_px is not None and uncapped.warp_pitch_px > 50
+    capped = measure_weave(frames, max_yarn_pitch_px(0.1))
+    assert capped.warp_pitch_px == pytest.approx(web.fabric.warp_pitch_px, rel=0.05)
+    assert max_yarn_pitch_px(None) is None
+    with pytest.raises(ValueError, match="max_pitch_px"):
+        measure_weave(frames, 2.0)
 
 
 @pytest.mark.parametrize(
