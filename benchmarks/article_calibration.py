@@ -6,14 +6,16 @@ copy of the registry's active model (never in weights/), and scored before and a
 threshold, detection at 5% false alarms, mAP50.
 
 - synthetic: the check article (`CheckPrint` over `MovingWeb` seed 7, 832x416 frames at 0.1 mm/px,
-  the print fixed to the roll), --metres of defect-free cloth, abutting frames. Test sets: the
+  the print fixed to the roll), --metres of defect-free cloth, abutting frames, calibrated with
+  the camera's scale (0.1 mm/px) as an agent's settings give it. Test sets: the
   held-apart implanted tiles of the calibration, and "real-style" defects: 416x416 tiles of the
   same web far along the roll (--real-style-start-m) with the generator's own defects, printed the
   same way, --real-style-tiles defective and as many clean ones (tiles, not whole frames, so both
   models see the cloth at its own scale).
 - real: the photos of textile-defect-rf (one class, no defect-free photo) cut into 208x208
   quadrants; a quadrant no box (grown by 8 px) touches is clean cloth, one a box keeps (the tiling
-  rule) is defective, the rest (slivers) are dropped. One camera family of sessions
+  rule) is defective, the rest (slivers) are dropped; their scale is unknown, so calibration
+  sizes the implants from the weave. One camera family of sessions
   (--real-family) is the article: calibrated on the clean quadrants of its sessions in the default
   model's val split (--real-calibrate-splits; the split of scripts/default-model, reproduced),
   tested on the clean and defective quadrants of its sessions in the test split, which the default
@@ -210,8 +212,15 @@ def score_rows(
 
 
 def run_calibration(
-    frames: CollectedFrames, article: str, tile_px: int, work: Path, args: argparse.Namespace
+    frames: CollectedFrames,
+    article: str,
+    tile_px: int,
+    mm_per_px: float | None,
+    work: Path,
+    args: argparse.Namespace,
 ) -> tuple[CalibrationResult, dict[str, Path]]:
+    """Calibrate a copy of the registry on FRAMES; MM_PER_PX: the camera's scale, as the agent's
+    settings give it to `loomsight calibrate` (None where it is not known)."""
     weights = copy_registry(args.weights, work / "weights")
     console = Console(stderr=True, width=150)
     options = CalibrationOptions(
@@ -221,6 +230,7 @@ def run_calibration(
         work_dir=work / "calibration",
         epochs=args.epochs,
         batch=args.batch,
+        mm_per_px=mm_per_px,
         dataset=ArticleDatasetOptions(
             tile_px=tile_px,
             max_train_images=args.max_train,
@@ -246,7 +256,7 @@ def run_synthetic(args: argparse.Namespace, work: Path) -> ArticleRun:
     started = time.monotonic()
     frames = synthetic_frames(args.seed, args.metres)
     collect_s = time.monotonic() - started
-    result, models = run_calibration(frames, article, MODEL_TILE_PX, work, args)
+    result, models = run_calibration(frames, article, MODEL_TILE_PX, MM_PER_PX, work, args)
     rows = [
         Row(article, "implanted, held apart", "before", result.before),
         Row(article, "implanted, held apart", "after", result.after),
@@ -334,7 +344,7 @@ def run_real(args: argparse.Namespace, work: Path) -> ArticleRun:
     # The model input must be a multiple of its stride (a 208 px export does not run); tiles of
     # 224 leave the 208 px quadrants whole.
     tile_px = math.ceil(QUADRANT_PX / MODEL_STRIDE) * MODEL_STRIDE
-    result, models = run_calibration(frames, article, tile_px, work, args)
+    result, models = run_calibration(frames, article, tile_px, None, work, args)
     rows = [
         Row(article, "implanted, held apart", "before", result.before),
         Row(article, "implanted, held apart", "after", result.after),

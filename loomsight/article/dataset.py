@@ -5,8 +5,9 @@ Frames are split along the roll: the first part trains (and validates), the last
 apart for the before/after test, so no piece of cloth is in both. Frames wider or longer than the
 model input are cut into tiles of the input size. In the validation and held-apart tiles, every
 other tile gets defects and the rest stay clean (false alarms are counted on those: empty label
-files). The `threshold` split holds clean tiles of the training frames that were not sampled for
-training: with the clean validation tiles, they set the operating threshold.
+files). The `threshold` split holds clean tiles of the training frames that are not trained on
+(at least `threshold_share` of them, however few frames there are): with the clean validation
+tiles, they set the operating threshold.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class ArticleDatasetOptions:
     max_train_images: int = 240
     max_test_images: int = 80
     max_threshold_images: int = 200  # clean tiles of the training frames not trained on
+    threshold_share: float = 0.2  # of those tiles at least this share, however few there are
     val_share: float = 0.15  # of the training tiles, for ultralytics' own validation
     clean_share: float = 0.25  # training tiles left defect-free (the background)
     defects_per_image: tuple[int, int] = (1, 3)
@@ -103,10 +105,16 @@ def build_article_dataset(
             f"got {len(frames)}"
         )
     rng = np.random.default_rng(options.seed)
-    training_frames = _tiles(frames[:-held], options.tile_px)
-    train_tiles, unused = _sample(training_frames, options.max_train_images, rng)
+    training_side = _tiles(frames[:-held], options.tile_px)
+    reserved = max(
+        round(len(training_side) * options.threshold_share),
+        len(training_side) - options.max_train_images,
+    )
+    threshold_tiles, rest = _sample(
+        training_side, min(reserved, options.max_threshold_images), rng
+    )
+    train_tiles, _ = _sample(rest, options.max_train_images, rng)
     test_tiles, _ = _sample(_tiles(frames[-held:], options.tile_px), options.max_test_images, rng)
-    threshold_tiles, _ = _sample(unused, options.max_threshold_images, rng)
     val_count = max(1, round(len(train_tiles) * options.val_share))
     if len(train_tiles) - val_count < 1:
         raise DatasetError(f"{len(train_tiles)} training tiles: too few to also validate on")

@@ -32,7 +32,8 @@ def test_the_dataset_splits_along_the_roll_and_labels_what_it_implants(tmp_path:
         clean, measure_weave(clean), 0.1, MODEL_CLASSES, tmp_path, options
     )
     assert (dataset.train_frames, dataset.held_apart_frames) == (7, 3)
-    assert dataset.images == {"train": 10, "val": 4, "test": 6, "threshold": 0}
+    # 14 training-frame tiles: 20% (3) kept clean for the threshold, 11 to train and validate on
+    assert dataset.images == {"train": 8, "val": 3, "test": 6, "threshold": 3}
     assert class_names_of(dataset.data_yaml) == MODEL_CLASSES
     tiles_of = lambda fs: [t.astype(int) for f in fs for t in (f[:, :128], f[:, 128:])]  # noqa: E731
     held_apart_tiles, training_tiles = tiles_of(clean[7:]), tiles_of(clean[:7])
