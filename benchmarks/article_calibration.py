@@ -28,7 +28,7 @@ Targets: after calibration, false alarms under 5% of clean images with a detecti
 0.8 (every test set), and a synthetic calibration of 30 m under 15 minutes on 2 cores. Exits 1 if
 a target is missed.
 Usage: .venv/bin/python -m benchmarks.article_calibration [--article synthetic|real|both]
-       [--metres 30] [--epochs 10] [--max-train 240] [--max-test 80] [--work DIR] [--json OUT]
+       [--metres 30] [--epochs 12] [--max-train 400] [--max-test 80] [--work DIR] [--json OUT]
 """
 
 from __future__ import annotations
@@ -451,9 +451,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--article", choices=("synthetic", "real", "both"), default="both")
     add("--metres", type=float, default=30.0, help="synthetic: defect-free cloth collected")
     add("--seed", type=int, default=7, help="synthetic: the MovingWeb seed")
-    add("--epochs", type=int, default=10)
+    add("--epochs", type=int, default=CalibrationOptions.epochs)
     add("--batch", type=int, default=16)
-    add("--max-train", type=int, default=240, help="training tiles (article dataset)")
+    add(
+        "--max-train",
+        type=int,
+        default=ArticleDatasetOptions.max_train_images,
+        help="training tiles (article dataset)",
+    )
     add("--max-test", type=int, default=80, help="held-apart implanted tiles")
     add("--clean-share", type=float, default=0.25, help="training tiles left defect-free")
     add("--density", type=float, default=1500.0, help="real-style defects per 100 m")

@@ -38,7 +38,7 @@ SPLITS = ("train", "val", "test", "threshold")
 class ArticleDatasetOptions:
     tile_px: int = 416  # the model's input: frames are cut into tiles this size
     held_apart_share: float = 0.3  # of the frames, the last along the roll: the test split
-    max_train_images: int = 240
+    max_train_images: int = 400
     max_test_images: int = 80
     max_threshold_images: int = 200  # clean tiles of the training frames not trained on
     threshold_share: float = 0.2  # of those tiles at least this share, however few there are
@@ -110,9 +110,7 @@ def build_article_dataset(
         round(len(training_side) * options.threshold_share),
         len(training_side) - options.max_train_images,
     )
-    threshold_tiles, rest = _sample(
-        training_side, min(reserved, options.max_threshold_images), rng
-    )
+    threshold_tiles, rest = _sample(training_side, min(reserved, options.max_threshold_images), rng)
     train_tiles, _ = _sample(rest, options.max_train_images, rng)
     test_tiles, _ = _sample(_tiles(frames[-held:], options.tile_px), options.max_test_images, rng)
     val_count = max(1, round(len(train_tiles) * options.val_share))

@@ -140,8 +140,8 @@ def _knot(site: Site, strength: float) -> Float32Array:
     rho = ragged_radius(site, 0.15)
     body = soften(np.clip((1 - rho) * site.shape.width_px / 2, 0, 1))
     dome = np.sqrt(np.clip(1 - rho**2, 0, 1))[..., None]
-    if site.rng.random() < 0.7:
-        colour = site.level(90) * (0.85 + 0.4 * dome)
+    if site.rng.random() < 0.7:  # the yarn's own material, bunched: a little lighter
+        colour = site.level(site.rng.uniform(75, 95)) * (0.85 + 0.25 * dome)
     else:
         colour = site.level(50) * (0.3 + 0.35 * dome)
     colour = colour * site.local_light()
@@ -163,13 +163,15 @@ def _knot(site: Site, strength: float) -> Float32Array:
 
 
 def _foreign_colour(site: Site) -> Float32Array:
-    """A colour that does not belong: dark on light cloth, light on dark, or a strong hue."""
+    """A colour that does not belong: much darker or much lighter than the cloth around it (either,
+    whatever the cloth's own shade: a print's dark and light stripes both carry fibres), or a
+    strong hue."""
     channels = site.patch.shape[2]
     level = float(site.level(50).mean())
     if channels == 3 and site.rng.random() < 0.5:
         hsv = np.array([[[site.rng.uniform(0, 180), 220, site.rng.uniform(120, 230)]]], np.uint8)
         return np.asarray(cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0], dtype=np.float32)
-    if level > 110:
+    if site.rng.random() < 0.5:
         value = level * site.rng.uniform(0.1, 0.45)
     else:
         value = min(255.0, level * site.rng.uniform(1.6, 2.4) + 30)

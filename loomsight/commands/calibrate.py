@@ -69,8 +69,8 @@ def calibrate_command(
         help="Where the article dataset and the training run go "
         "[default: calibrations/MACHINE/ARTICLE-TIME].",
     ),
-    epochs: int = typer.Option(10, "--epochs", min=1, help="Fine-tuning epochs."),
-    train_images: int = typer.Option(240, "--train-images", min=4, help="Training tiles, most."),
+    epochs: int = typer.Option(12, "--epochs", min=1, help="Fine-tuning epochs."),
+    train_images: int = typer.Option(400, "--train-images", min=4, help="Training tiles, most."),
     test_images: int = typer.Option(80, "--test-images", min=2, help="Held-apart tiles, most."),
     tile_px: int = typer.Option(416, "--tile-px", min=32, help="Tile size = training input."),
     device: str = typer.Option("cpu", "--device", help="cpu, or a CUDA device index such as 0."),
