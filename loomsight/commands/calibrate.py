@@ -177,6 +177,11 @@ class _Job:
         else:
             assert self.folder is not None
             frames = _from_folder(self.folder, mm_per_px, self.console)
+        if mm_per_px is None:
+            self.console.print(
+                "[yellow]no scale given (--mm-per-px): defects are sized from the measured weave, "
+                "and a print's or stripe's repeat may be taken for the yarns[/yellow]"
+            )
         options = CalibrationOptions(
             machine_id=machine,
             article=article,

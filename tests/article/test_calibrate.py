@@ -160,3 +160,19 @@ def test_calibrate_refuses_what_it_cannot_use(
 ) -> None:
     result = run_cli("calibrate", "--machine", "m", "--article", "a", *args)
     assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_a_folder_without_a_scale_is_warned_about_and_too_few_frames_refused(
+    tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    web = MovingWeb(7, 256, 128, MM_PER_PX, defects_per_100m=0)
+    frames = tmp_path / "clean-frames"
+    for index in range(2):
+        write_image(frames / f"{index:04d}.png", web.frame_at(index * web.frame_length_m).image)
+    refused = run_cli(
+        *("calibrate", "--machine", MACHINE, "--article", ARTICLE, "--folder", str(frames)),
+        *("--weights-dir", str(registry(tmp_path)), "--work-dir", str(tmp_path / "work")),
+    )
+    assert refused.returncode != 0
+    assert "no scale given" in refused.stderr
+    assert "usable defect-free frames" in refused.stderr
