@@ -142,6 +142,27 @@ def test_missing_yarn_runs_along_its_yarn_and_is_a_pitch_wide(class_name: str, w
         assert result.image[box].mean() < image[box].mean()
 
 
+@pytest.mark.parametrize(("class_name", "warp"), [("broken_end", True), ("broken_pick", False)])
+def test_the_gap_of_a_missing_yarn_is_a_ladder_of_the_crossing_yarns(
+    class_name: str, warp: bool
+) -> None:
+    """Along the gap, brightness repeats at the crossing yarns' pitch (measured on the cloth, not
+    the weave measure's guess): the crossing yarns show through as rungs."""
+    fabric, image = clean_web(4, grayscale=True)
+    weave = measure_weave([image])
+    crossing_pitch = fabric.weft_pitch_px if warp else fabric.warp_pitch_px
+    periods = []
+    for seed in range(4):
+        result = implant_defects(image, weave, 0.05, np.random.default_rng(seed), 1, [class_name])
+        x0, y0, x1, y1 = result.labels.xyxy_px[0].astype(int)
+        gap = result.image[y0:y1, x0:x1].astype(float)
+        profile = gap.mean(axis=1) if warp else gap.mean(axis=0)  # along the missing yarn
+        power = np.abs(np.fft.rfft((profile - profile.mean()) * np.hanning(profile.size))) ** 2
+        peak = int(np.argmax(power[2:])) + 2
+        periods.append(profile.size / peak)
+    assert float(np.median(periods)) == pytest.approx(crossing_pitch, rel=0.1), periods
+
+
 def test_missing_yarn_replaces_a_yarn_not_a_gap() -> None:
     """The darkened band of one missing end is centred where the frame's columns are brightest,
     on a warp yarn; that of two ends halfway between two yarns."""
