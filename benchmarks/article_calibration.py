@@ -3,13 +3,18 @@
 Each article is calibrated (`loomsight.article.calibrate`) from its defect-free cloth alone, in a
 copy of the registry's active model (never in weights/), and scored before and after with
 `article.scoring.score_model`: image detection rate and false-alarm rate at the model's operating
-threshold, detection at 5% false alarms, mAP50.
+threshold, detection at 5% false alarms, mAP50. The calibrated model is scored twice: alone
+("after"), and with the article's texture-anomaly score beside it ("after + texture": an image is
+flagged when either reaches its own threshold; mAP50 is the detector's). The calibration keeps
+the texture model only where it helps on the implanted held-apart tiles; the other test sets are
+scored with it only when it was kept.
 
 - synthetic: the check article (`CheckPrint` over `MovingWeb` seed 7, 832x416 frames at 0.1 mm/px,
   the print fixed to the roll), --metres of defect-free cloth, abutting frames, calibrated with
   the camera's scale (0.1 mm/px) as an agent's settings give it. Test sets: the
   held-apart implanted tiles of the calibration, and "real-style" defects: 416x416 tiles of the
-  same web far along the roll (--real-style-start-m) with the generator's own defects, printed the
+  same web further along the roll (--real-style-start-m: 100 m, 70 m past the calibration
+  cloth) with the generator's own defects, printed the
   same way, --real-style-tiles defective and as many clean ones (tiles, not whole frames, so both
   models see the cloth at its own scale).
 - real: the photos of textile-defect-rf (one class, no defect-free photo) cut into 208x208
@@ -68,6 +73,7 @@ from loomsight.datasets.split import compile_group_regex, group_key, plan_split
 from loomsight.datasets.synth.moving_web import MovingWeb
 from loomsight.datasets.synth.printed import CheckPrint
 from loomsight.datasets.tiling import TileWindow, tile_grid, tile_labels
+from loomsight.inference.texture_anomaly import TEXTURE_FILE, TextureAnomalyModel
 from loomsight.training.registry import active_name, get_model
 
 Image = npt.NDArray[np.uint8]
@@ -86,18 +92,19 @@ TOUCH_MARGIN_PX = 8
 MAX_FALSE_ALARM_RATE, MIN_DETECTION_RATE = 0.05, 0.8
 MAX_CALIBRATION_S = 15 * 60
 CHECK = CheckPrint()
+AFTER_WITH_TEXTURE = "after + texture"
 
 
 @dataclass(frozen=True)
 class Row:
     article: str
     test_set: str
-    role: str  # before | after
+    role: str  # before | after | after + texture (the texture-anomaly score beside it)
     score: ArticleScore
 
     @property
     def target_met(self) -> bool | None:
-        if self.role != "after":
+        if not self.role.startswith("after"):
             return None
         score = self.score
         return score.false_alarm_rate < MAX_FALSE_ALARM_RATE and (
@@ -142,7 +149,7 @@ def cut(image: Image, labels: ImageLabels, tile_px: int) -> list[tuple[Image, Im
 def write_test_set(out: Path, tiles: Sequence[tuple[Image, ImageLabels]], names: list[str]) -> Path:
     for index, (image, labels) in enumerate(tiles):
         stem = f"{'clean' if len(labels) == 0 else 'defect'}_{index:05d}"
-        write_image(out / "images" / "test" / f"{stem}.jpg", image, jpeg_quality=95)
+        write_image(out / "images" / "test" / f"{stem}.png", image)  # lossless, as the camera
         write_yolo_labels(out / "labels" / "test" / f"{stem}.txt", labels)
     return write_data_yaml(out, names, {"test": "images/test"})
 
@@ -199,15 +206,21 @@ def real_style_tiles(args: argparse.Namespace, names: list[str]) -> list[tuple[I
 def score_rows(
     article: str, test_set: str, data_yaml: Path, models: dict[str, Path], agnostic: bool
 ) -> list[Row]:
+    """A row per model; the calibrated one ("after") also with its texture-anomaly score."""
     from loomsight.training.evaluate import evaluate_onnx
 
     rows = []
     for role, onnx_path in models.items():
-        score = score_model(onnx_path, data_yaml)
-        if agnostic:  # the calibrated model names synthetic classes on real defects
-            any_class = evaluate_onnx(onnx_path, data_yaml, "test", agnostic=True, tiling="off")
-            score = replace(score, map50=any_class.map50)
-        rows.append(Row(article, test_set, role, score))
+        texture_path = onnx_path.parent / TEXTURE_FILE
+        textures: dict[str, TextureAnomalyModel | None] = {role: None}
+        if role == "after" and texture_path.is_file():  # kept by the calibration
+            textures[AFTER_WITH_TEXTURE] = TextureAnomalyModel.load(texture_path)
+        for texture_role, texture in textures.items():
+            score = score_model(onnx_path, data_yaml, texture=texture)
+            if agnostic:  # the calibrated model names synthetic classes on real defects
+                any_class = evaluate_onnx(onnx_path, data_yaml, "test", agnostic=True, tiling="off")
+                score = replace(score, map50=any_class.map50)
+            rows.append(Row(article, test_set, texture_role, score))
     return rows
 
 
@@ -251,6 +264,13 @@ def run_calibration(
     return result, models
 
 
+def texture_row(article: str, result: CalibrationResult) -> Row:
+    """The calibrated model with its texture-anomaly score on the implanted held-apart tiles,
+    which decided whether the texture model is kept."""
+    role = AFTER_WITH_TEXTURE + ("" if result.texture_kept else " (not kept)")
+    return Row(article, "implanted, held apart", role, result.after_with_texture)
+
+
 def run_synthetic(args: argparse.Namespace, work: Path) -> ArticleRun:
     article = f"check seed {args.seed}"
     started = time.monotonic()
@@ -260,6 +280,7 @@ def run_synthetic(args: argparse.Namespace, work: Path) -> ArticleRun:
     rows = [
         Row(article, "implanted, held apart", "before", result.before),
         Row(article, "implanted, held apart", "after", result.after),
+        texture_row(article, result),
     ]
     names = list(result.dataset.class_names)
     data_yaml = write_test_set(work / "real-style", real_style_tiles(args, names), names)
@@ -348,13 +369,14 @@ def run_real(args: argparse.Namespace, work: Path) -> ArticleRun:
     rows = [
         Row(article, "implanted, held apart", "before", result.before),
         Row(article, "implanted, held apart", "after", result.after),
+        texture_row(article, result),
     ]
     names = list(result.dataset.class_names)
     test = quadrants(by_split.get("test", []), args.real_max_photos)
     defect_id = names.index("defect")
     test = [(tile, replace(kept, class_id=np.full(len(kept), defect_id))) for tile, kept in test]
     data_yaml = write_test_set(work / "real-test", test, names)
-    samples = sorted((work / "real-test" / "images" / "test").glob("*.jpg"))[:4]
+    samples = sorted((work / "real-test" / "images" / "test").glob("*.png"))[:4]
     control = same_input_control(models["before"].parent, tile_px, samples)
     models = {"before": models["before"], f"before, {tile_px} px input": control, **models}
     rows += score_rows(article, "test-split sessions", data_yaml, models, agnostic=True)
@@ -462,7 +484,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add("--max-test", type=int, default=80, help="held-apart implanted tiles")
     add("--clean-share", type=float, default=0.25, help="training tiles left defect-free")
     add("--density", type=float, default=1500.0, help="real-style defects per 100 m")
-    add("--real-style-start-m", type=float, default=1000.0, help="where that test set starts")
+    add(
+        "--real-style-start-m",
+        type=float,
+        default=100.0,
+        help="where that test set starts (the generator renders in float32: from about 840 m "
+        "at 0.1 mm/px its rows lose sub-pixel precision and the cloth looks coarser)",
+    )
     add("--real-style-tiles", type=int, default=80, help="defective tiles (as many clean)")
     add("--real-data", type=Path, default=REAL_DATA, help="textile-defect-rf (only read)")
     add("--real-family", default="00j71448628", help="session name prefix: the real article")

@@ -8,7 +8,14 @@
    the registry with its card saying what it was calibrated on, and score it the same way (`after`).
    Its operating threshold is set so that at most 2% of the clean validation tiles and of the
    training frames' tiles it did not train on alarm.
-5. It beats the current model when its detection rate less its false-alarm rate on the held-apart
+5. Learn the article's texture (`article.texture`) from the clean training tiles and score the
+   detector with it as a second opinion (`after_with_texture`). It is kept (saved beside the
+   calibrated model as TEXTURE_FILE, where a camera that loads the model from the registry runs
+   it too, reporting `anomaly` events) only where it helps: where its detection rate less its
+   false-alarm rate on the held-apart frames beats the detector's alone, and it had enough clean
+   tiles to learn from and to set its threshold on (MIN_CLEAN_TILES each). `beats` is the
+   detector's alone.
+6. It beats the current model when its detection rate less its false-alarm rate on the held-apart
    frames is higher; only then is it recorded as the machine's model for the article.
 
 Scores (`article.scoring`) run the exported ONNX file through the camera's detector.
@@ -38,9 +45,11 @@ from loomsight.article.scoring import (
     threshold_for_false_alarms,
     top_confidences,
 )
+from loomsight.article.texture import MIN_CLEAN_TILES, calibrate_texture
 from loomsight.article.weave import WeaveMeasure, max_yarn_pitch_px, measure_weave
 from loomsight.errors import DatasetError
 from loomsight.inference.model_card import read_card, write_card
+from loomsight.inference.texture_anomaly import TEXTURE_FILE
 from loomsight.training.registry import (
     RegisteredModel,
     article_models,
@@ -81,6 +90,10 @@ class CalibrationResult:
     compared_with: str  # the model the machine ran for the article before
     before: ArticleScore
     after: ArticleScore
+    after_with_texture: ArticleScore  # the detector and the texture-anomaly score together
+    texture_cell_px: int
+    texture_threshold: float
+    texture_kept: bool  # saved beside the model: it helped on the held-apart frames, enough cloth
     registered: bool  # recorded as the machine's model for the article
     frames_read: int
     usable_frames: int
@@ -191,7 +204,7 @@ def calibrate(
         "dataset": {k: v for k, v in asdict(dataset).items() if k != "data_yaml"},
         "train_s": round(train_s, 1),
     }
-    test_images = sorted((options.work_dir / "dataset" / "images" / "test").glob("*.jpg"))
+    test_images = sorted((options.work_dir / "dataset" / "images" / "test").glob("*.png"))
     export_model(
         ExportOptions(
             checkpoint=trained.best_checkpoint,
@@ -209,6 +222,25 @@ def calibrate(
     say(f"operating threshold {registered_model.card.conf_threshold:.2f} (validation tiles)")
     after = score_model(registered_model.onnx_path, dataset.data_yaml)
     say(_describe("after", name, after))
+    texture_fit = calibrate_texture(dataset.data_yaml, weave, options.seed)
+    texture = texture_fit.model
+    with_texture = score_model(registered_model.onnx_path, dataset.data_yaml, texture=texture)
+    helps = with_texture.margin > after.margin
+    texture_kept = helps and texture_fit.enough_cloth
+    if texture_kept:
+        texture.save(registered_model.folder / TEXTURE_FILE)
+    verdict = "kept: it helps" if texture_kept else "not kept: it does not help here"
+    if helps and not texture_fit.enough_cloth:
+        verdict = (
+            f"not kept: {texture_fit.learnt_tiles} clean tiles to learn from and "
+            f"{texture_fit.unseen_tiles} to set its threshold on are too few (at least "
+            f"{MIN_CLEAN_TILES} each)"
+        )
+    say(
+        f"texture model: {texture.cell_px} px cells, threshold {texture.threshold:.2f}; "
+        + _describe("after, with it", name, with_texture)
+        + f"; {verdict}"
+    )
     result = CalibrationResult(
         machine_id=options.machine_id,
         article=options.article,
@@ -216,6 +248,10 @@ def calibrate(
         compared_with=before_model.name,
         before=before,
         after=after,
+        after_with_texture=with_texture,
+        texture_cell_px=texture.cell_px,
+        texture_threshold=texture.threshold,
+        texture_kept=texture_kept,
         registered=False,
         frames_read=frames.frames_read,
         usable_frames=len(usable),
@@ -258,6 +294,12 @@ def _with_card_metrics(
         "article_held_apart": {
             "before": asdict(result.before),
             "after": asdict(result.after),
+            "after_with_texture": asdict(result.after_with_texture),
+            "texture_model": {
+                "file": TEXTURE_FILE if result.texture_kept else None,
+                "cell_px": result.texture_cell_px,
+                "threshold": result.texture_threshold,
+            },
             "beats": result.beats,
             "registered_for_article": registered,
         },

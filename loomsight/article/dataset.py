@@ -8,6 +8,9 @@ other tile gets defects and the rest stay clean (false alarms are counted on tho
 files). The `threshold` split holds clean tiles of the training frames that are not trained on
 (at least `threshold_share` of them, however few frames there are): with the clean validation
 tiles, they set the operating threshold.
+
+Tiles are written as PNG: the camera's frames are not compressed, and JPEG's loss of fine texture
+would set the texture-anomaly model (`article.texture`) on other cloth than the camera sees.
 """
 
 from __future__ import annotations
@@ -145,7 +148,7 @@ def build_article_dataset(
                 implanted += len(labels)
             clean_test += int(split == "test" and len(labels) == 0)
             stem = f"{split}_{index:05d}"
-            write_image(out / "images" / split / f"{stem}.jpg", image, jpeg_quality=95)
+            write_image(out / "images" / split / f"{stem}.png", image)  # lossless, as the camera
             write_yolo_labels(out / "labels" / split / f"{stem}.txt", labels)
         counts[split] = len(tiles)
     folders = {split: f"images/{split}" for split in SPLITS if counts[split]}

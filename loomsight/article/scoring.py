@@ -5,6 +5,11 @@ its own threshold; at a threshold that lets only 5% of clean images alarm it may
 An image is defective when its label file has boxes and clean when it is empty; a defect counts as
 found when the model reports anything in a defective image (the image detection rate of
 `loomsight evaluate`). mAP50 comes from `loomsight evaluate`'s own code, on the same ONNX file.
+
+With the article's texture-anomaly model beside the detector, an image is flagged when either
+reaches its own threshold: each image's score is the larger of the detector's top confidence over
+its operating threshold and the texture score over the texture threshold, flagged at 1 (and
+`threshold_at_fixed_fa` is on that scale). mAP50 stays the detector's.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import numpy as np
 from loomsight.datasets.data_yaml import label_path, split_images
 from loomsight.datasets.layout import read_image
 from loomsight.errors import DatasetError
+from loomsight.inference.texture_anomaly import TextureAnomalyModel
 
 LOWEST_CONF = 0.01  # scores below this are not looked at
 FIXED_FALSE_ALARM_RATE = 0.05
@@ -70,13 +76,28 @@ def top_confidences(onnx_path: Path, data_yaml: Path, split: str) -> tuple[np.nd
     return np.array(top_conf), np.array(clean, dtype=bool)
 
 
-def score_model(onnx_path: Path, data_yaml: Path, split: str = "test") -> ArticleScore:
-    """Score ONNX_PATH on SPLIT of DATA_YAML (see the module docstring)."""
+def texture_scores(model: TextureAnomalyModel, data_yaml: Path, split: str) -> np.ndarray:
+    """Each image's texture-anomaly score over SPLIT, in the order of `top_confidences`."""
+    return np.array([model.score(read_image(path)) for path in split_images(data_yaml, split)])
+
+
+def score_model(
+    onnx_path: Path,
+    data_yaml: Path,
+    split: str = "test",
+    texture: TextureAnomalyModel | None = None,
+) -> ArticleScore:
+    """Score ONNX_PATH, with TEXTURE beside it if given, on SPLIT of DATA_YAML (see the module
+    docstring)."""
     from loomsight.inference.model_card import read_card
     from loomsight.training.evaluate import evaluate_onnx
 
     scores, is_clean = top_confidences(onnx_path, data_yaml, split)
     operating = read_card(onnx_path.parent).conf_threshold
+    flag_at = operating
+    if texture is not None:
+        texture_share = texture_scores(texture, data_yaml, split) / texture.threshold
+        scores, flag_at = np.maximum(scores / operating, texture_share), 1.0
     clean_scores, defective_scores = scores[is_clean], scores[~is_clean]
     fixed = threshold_for_false_alarms(clean_scores, FIXED_FALSE_ALARM_RATE)
     evaluation = evaluate_onnx(onnx_path, data_yaml, split=split, tiling="off")
@@ -85,12 +106,12 @@ def score_model(onnx_path: Path, data_yaml: Path, split: str = "test") -> Articl
         return float(np.mean(values >= threshold)) if values.size else 0.0
 
     return ArticleScore(
-        model=evaluation.model,
+        model=evaluation.model + (" + texture anomaly" if texture is not None else ""),
         images=int(scores.size),
         clean_images=int(is_clean.sum()),
         conf_threshold=operating,
-        detection_rate=share(defective_scores, operating),
-        false_alarm_rate=share(clean_scores, operating),
+        detection_rate=share(defective_scores, flag_at),
+        false_alarm_rate=share(clean_scores, flag_at),
         detection_at_fixed_fa=share(defective_scores, fixed),
         threshold_at_fixed_fa=fixed,
         map50=evaluation.map50,

@@ -28,6 +28,7 @@ from loomsight.camera.settings import AgentSettings, ModelSettings
 from loomsight.camera.uploader import Uploader
 from loomsight.errors import ModelFileError
 from loomsight.inference.detector import OnnxDetector
+from loomsight.inference.texture_anomaly import TEXTURE_FILE, TextureAnomalyModel
 from loomsight.training.registry import article_models, get_model
 
 logger = logging.getLogger(__name__)
@@ -57,12 +58,21 @@ def model_path(settings: ModelSettings, machine_id: str) -> Path:
     return registered.folder / registered.card.onnx.file
 
 
+def texture_beside(onnx_path: Path, settings: ModelSettings) -> TextureAnomalyModel | None:
+    """The texture-anomaly model in ONNX_PATH's folder if there is one and the settings want it."""
+    path = onnx_path.parent / TEXTURE_FILE
+    if not settings.texture_anomaly or not path.is_file():
+        return None
+    model = TextureAnomalyModel.load(path)
+    logger.info("texture anomaly model %s: %d px cells", path, model.cell_px)
+    return model
+
+
 def build_agent(settings: AgentSettings, stack: ExitStack, clock: Clock = SYSTEM_CLOCK) -> Agent:
     """An agent ready to `run(stop)`; its resources close with STACK."""
     threads = settings.detector.threads
-    detector = OnnxDetector(
-        model_path(settings.detector, settings.machine_id), settings.detector.options, threads
-    )
+    onnx_path = model_path(settings.detector, settings.machine_id)
+    detector = OnnxDetector(onnx_path, settings.detector.options, threads)
     outbox = Outbox(settings.outbox.path, int(settings.outbox.max_disk_mb * 1024 * 1024))
     stack.callback(outbox.close)
     calibration = settings.calibration
@@ -104,6 +114,7 @@ def build_agent(settings: AgentSettings, stack: ExitStack, clock: Clock = SYSTEM
         settings.size_filter,
         Deduplicator(settings.dedup),
         settings.snapshots,
+        texture_beside(onnx_path, settings.detector),
     )
     capture = Capture.from_config(settings.source, settings.capture, clock=clock)
     return Agent(

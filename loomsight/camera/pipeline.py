@@ -1,7 +1,9 @@
 """One frame through inspection: detect, place in fabric coordinates, deduplicate, make events.
 
-The pipeline holds the detector (swapped between frames on a model update), the calibration and
-the dedup memory; it does not write anywhere: the agent puts the events into the outbox.
+The pipeline holds the detector (swapped between frames on a model update), the article's
+texture-anomaly model if it has one (its boxes that overlap no detection are reported as
+`anomaly`), the calibration and the dedup memory; it does not write anywhere: the agent puts the
+events into the outbox.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from loomsight.camera.dedup import Deduplicator
 from loomsight.camera.frames import Frame
 from loomsight.camera.snapshots import Snapshot, SnapshotOptions, defect_crop, frame_preview
 from loomsight.inference.detector import OnnxDetector
+from loomsight.inference.texture_anomaly import ANOMALY_CLASS, TextureAnomalyModel
 from loomsight.schema import DefectEvent
 
 
@@ -30,7 +33,7 @@ class NewDefect:
 @dataclass(frozen=True)
 class FrameResult:
     frame_top_m: float
-    detections: int  # boxes the detector kept (before fabric placement and dedup)
+    detections: int  # boxes kept (detector and texture; before fabric placement and dedup)
     new: list[NewDefect]
     inference_ms: float
 
@@ -50,24 +53,35 @@ class InspectionPipeline:
         size_filter: DefectSizeFilter,
         dedup: Deduplicator,
         snapshots: SnapshotOptions,
+        texture: TextureAnomalyModel | None = None,
     ) -> None:
-        self.detector = detector
+        self.detector, self.texture = detector, texture
         self.model_version = detector.model_version  # as the API names it after a swap
         self.identity, self.calibration = identity, calibration
         self.size_filter, self.dedup, self.snapshots = size_filter, dedup, snapshots
         self.roll_id = calibration.roll_id
 
-    def use(self, detector: OnnxDetector, model_version: str) -> None:
-        """Run DETECTOR from the next frame on; events name MODEL_VERSION."""
-        self.detector, self.model_version = detector, model_version
+    def use(
+        self,
+        detector: OnnxDetector,
+        model_version: str,
+        texture: TextureAnomalyModel | None = None,
+    ) -> None:
+        """Run DETECTOR (and TEXTURE, if given) from the next frame on; events name
+        MODEL_VERSION."""
+        self.detector, self.model_version, self.texture = detector, model_version, texture
 
     def process(self, frame: Frame, frame_top_m: float) -> FrameResult:
         started = time.perf_counter()
         detections = self.detector.detect(frame.image)
+        names = self.detector.names
+        if self.texture is not None:
+            detections = self.texture.beside(detections, frame.image, len(names))
+            names = (*names, ANOMALY_CLASS)
         inference_ms = (time.perf_counter() - started) * 1000
         defects = to_fabric(
             detections,
-            self.detector.names,
+            names,
             frame_top_m,
             frame.size_wh_px,
             self.calibration,

@@ -36,6 +36,12 @@ class ModelSettings(BaseModel):
         "machine and article (weights_dir/articles.json) is used instead of `model` if any.",
     )
     int8: bool = Field(False, description="Run the registry model's int8 copy when it has one.")
+    texture_anomaly: bool = Field(
+        True,
+        description="Also run the texture-anomaly model beside the ONNX file when there is one "
+        "(texture.npz, written by `loomsight calibrate`): what the detector did not report and "
+        "the cloth's texture shows becomes an `anomaly` event.",
+    )
     threads: int = Field(2, ge=1, description="onnxruntime threads.")
     options: DetectorOptions = Field(default_factory=DetectorOptions)
 

@@ -305,7 +305,15 @@ def _table(result: CalibrationResult) -> Table:
     table.add_column("model")
     for header in ("found", "false alarms", "found at 5% FA", "threshold", "mAP50", "images"):
         table.add_column(header, justify="right")
-    for when, score in (("before", result.before), ("after", result.after)):
+    rows = (
+        ("before", result.before),
+        ("after", result.after),
+        (
+            "after, with texture anomaly" + ("" if result.texture_kept else " (not kept)"),
+            result.after_with_texture,
+        ),
+    )
+    for when, score in rows:
         table.add_row(
             f"{when}: {score.model}",
             f"{score.detection_rate:.0%}",

@@ -20,6 +20,7 @@ from loomsight.datasets.labels import ImageLabels, write_yolo_labels
 from loomsight.datasets.layout import write_data_yaml, write_image
 from loomsight.datasets.synth.moving_web import MovingWeb
 from loomsight.datasets.synth.printed import CheckPrint
+from loomsight.inference.texture_anomaly import TEXTURE_FILE
 from loomsight.training.registry import ARTICLES_FILE, get_model
 from tests.conftest import REPO_ROOT
 
@@ -95,17 +96,24 @@ def test_calibrating_on_clean_cloth_of_a_new_article_beats_the_default_model(
     model = get_model(weights, name)
     calibration = model.card.training["calibration"]
     assert (calibration["machine_id"], calibration["article"]) == (MACHINE, ARTICLE)
-    assert model.card.metrics["article_held_apart"]["after"]["model"] == model.card.version
+    held_apart = model.card.metrics["article_held_apart"]
+    assert held_apart["after"]["model"] == model.card.version
     assert "beats default" in calibrated.stdout
+    assert "texture" in calibrated.stdout  # its row in the table
+    # The texture model is kept only where it helped on the held-apart frames and had enough
+    # clean cloth: here (96 training tiles, a quarter clean) it had not.
+    assert not result["texture_kept"] and not (model.folder / TEXTURE_FILE).is_file()
+    assert held_apart["texture_model"]["file"] is None
 
     # Held-apart frames of the article with defects as the generator makes them.
     data_yaml = real_style_test_set(tmp_path / "real-style", model.card.classes, count=24)
     old = score_model(get_model(weights, "default").onnx_path, data_yaml)
     new = score_model(model.onnx_path, data_yaml)
+    rows = [("before", old), ("after", new)]
     table = [
         f"{label}: found {s.detection_rate:.2f}, false alarms {s.false_alarm_rate:.2f}, "
         f"found at 5% false alarms {s.detection_at_fixed_fa:.2f}"
-        for label, s in (("before", old), ("after", new))
+        for label, s in rows
     ]
     print("\n".join(table))
     assert new.false_alarm_rate < old.false_alarm_rate, table
