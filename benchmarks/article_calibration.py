@@ -101,10 +101,11 @@ class Row:
     test_set: str
     role: str  # before | after | after + texture (the texture-anomaly score beside it)
     score: ArticleScore
+    judged: bool = False  # what the camera runs after calibration: the target applies
 
     @property
     def target_met(self) -> bool | None:
-        if not self.role.startswith("after"):
+        if not self.judged:
             return None
         score = self.score
         return score.false_alarm_rate < MAX_FALSE_ALARM_RATE and (
@@ -220,7 +221,10 @@ def score_rows(
             if agnostic:  # the calibrated model names synthetic classes on real defects
                 any_class = evaluate_onnx(onnx_path, data_yaml, "test", agnostic=True, tiling="off")
                 score = replace(score, map50=any_class.map50)
-            rows.append(Row(article, test_set, texture_role, score))
+            judged = texture_role == AFTER_WITH_TEXTURE or (
+                texture_role == "after" and len(textures) == 1
+            )
+            rows.append(Row(article, test_set, texture_role, score, judged))
     return rows
 
 
@@ -268,7 +272,9 @@ def texture_row(article: str, result: CalibrationResult) -> Row:
     """The calibrated model with its texture-anomaly score on the implanted held-apart tiles,
     which decided whether the texture model is kept."""
     role = AFTER_WITH_TEXTURE + ("" if result.texture_kept else " (not kept)")
-    return Row(article, "implanted, held apart", role, result.after_with_texture)
+    return Row(
+        article, "implanted, held apart", role, result.after_with_texture, result.texture_kept
+    )
 
 
 def run_synthetic(args: argparse.Namespace, work: Path) -> ArticleRun:
@@ -279,7 +285,7 @@ def run_synthetic(args: argparse.Namespace, work: Path) -> ArticleRun:
     result, models = run_calibration(frames, article, MODEL_TILE_PX, MM_PER_PX, work, args)
     rows = [
         Row(article, "implanted, held apart", "before", result.before),
-        Row(article, "implanted, held apart", "after", result.after),
+        Row(article, "implanted, held apart", "after", result.after, not result.texture_kept),
         texture_row(article, result),
     ]
     names = list(result.dataset.class_names)
@@ -368,7 +374,7 @@ def run_real(args: argparse.Namespace, work: Path) -> ArticleRun:
     result, models = run_calibration(frames, article, tile_px, None, work, args)
     rows = [
         Row(article, "implanted, held apart", "before", result.before),
-        Row(article, "implanted, held apart", "after", result.after),
+        Row(article, "implanted, held apart", "after", result.after, not result.texture_kept),
         texture_row(article, result),
     ]
     names = list(result.dataset.class_names)
@@ -389,7 +395,8 @@ def results_table(runs: Sequence[ArticleRun]) -> Table:
         caption="rates per image at the model's operating threshold; det @5% FA: detection at "
         "the threshold that lets 5% of the clean images alarm; mAP50 by class, agnostic on the "
         f"real photos; target: FA < {MAX_FALSE_ALARM_RATE:.0%} and detection >= "
-        f"{MIN_DETECTION_RATE:.0%} after calibration",
+        f"{MIN_DETECTION_RATE:.0%} after calibration, judged on what the camera runs (with the "
+        "texture model where the calibration kept one)",
     )
     for column in ("article", "test set", "model"):
         table.add_column(column, no_wrap=True)

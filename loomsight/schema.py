@@ -26,6 +26,7 @@ INGEST_PATH = f"{API_PREFIX}/ingest"
 IMAGE_PATH = f"{API_PREFIX}/images/{{sha256}}"  # PUT image/jpeg bytes; GET returns them
 ACTIVE_MODEL_PATH = f"{API_PREFIX}/camera/model"  # GET: the ActiveModel for the caller's machine
 MODEL_FILE_PATH = f"{API_PREFIX}/models/{{version}}/file"  # GET: the .onnx bytes
+MODEL_TEXTURE_PATH = f"{API_PREFIX}/models/{{version}}/texture"  # GET: its texture.npz bytes
 
 MAX_EVENTS_PER_BATCH = 1000
 MAX_HEARTBEATS_PER_BATCH = 1000
@@ -171,3 +172,6 @@ class ActiveModel(_Wire):
     sha256: Sha256
     size_bytes: int = Field(gt=0)
     download_path: str
+    texture_sha256: Sha256 | None = None  # the article's texture-anomaly model, if it has one
+    texture_size_bytes: int | None = Field(None, gt=0)
+    texture_download_path: str | None = None

@@ -48,7 +48,7 @@ from loomsight.article.scoring import (
 from loomsight.article.texture import MIN_CLEAN_TILES, calibrate_texture
 from loomsight.article.weave import WeaveMeasure, max_yarn_pitch_px, measure_weave
 from loomsight.errors import DatasetError
-from loomsight.inference.model_card import read_card, write_card
+from loomsight.inference.model_card import ModelFile, file_sha256, read_card, write_card
 from loomsight.inference.texture_anomaly import TEXTURE_FILE
 from loomsight.training.registry import (
     RegisteredModel,
@@ -304,7 +304,15 @@ def _with_card_metrics(
             "registered_for_article": registered,
         },
     }
-    write_card(model.folder, card.model_copy(update={"metrics": metrics}))
+    texture_path = model.folder / TEXTURE_FILE
+    texture = None
+    if result.texture_kept:
+        texture = ModelFile(
+            file=TEXTURE_FILE,
+            sha256=file_sha256(texture_path),
+            size_bytes=texture_path.stat().st_size,
+        )
+    write_card(model.folder, card.model_copy(update={"metrics": metrics, "texture": texture}))
     return replace(result, registered=registered)
 
 

@@ -1,5 +1,6 @@
-"""Hand a calibrated model to the API: upload it (ONNX file and card) and set it as the model of
-the machine for the article, so the machine's agents switch to it whenever that article runs."""
+"""Hand a calibrated model to the API: upload it (ONNX file, card, and its texture-anomaly model
+when it kept one) and set it as the model of the machine for the article, so the machine's agents
+switch to it whenever that article runs."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ def publish(client: httpx.Client, model: RegisteredModel, machine_id: str, artic
         "onnx": ("model.onnx", model.onnx_path.read_bytes(), "application/octet-stream"),
         "card": ("model.json", model.card.model_dump_json().encode(), "application/json"),
     }
+    if model.card.texture is not None:
+        texture = model.folder / model.card.texture.file
+        files["texture"] = (texture.name, texture.read_bytes(), "application/octet-stream")
     try:
         _checked(client.post(MODELS_PATH, files=files), f"upload {model.card.version}")
         body = {"version": model.card.version}

@@ -227,7 +227,7 @@ class Agent:
         if update is None:
             return
         old, new = self.pipeline.model_version, update.announced.version
-        self.pipeline.use(update.detector, new)
+        self.pipeline.use(update.detector, new, update.texture)
         self.metrics.set_model(new)
         self.report.model_swaps += 1
         logger.info("model swapped between frames: %s -> %s", old, new)

@@ -106,7 +106,14 @@ def build_agent(settings: AgentSettings, stack: ExitStack, clock: Clock = SYSTEM
         def load(path: Path) -> OnnxDetector:
             return OnnxDetector(path, settings.detector.options, threads)
 
-        updater = ModelUpdater(api_client, token, api.models_dir, load, detector.model_version)
+        updater = ModelUpdater(
+            api_client,
+            token,
+            api.models_dir,
+            load,
+            detector.model_version,
+            use_texture=settings.detector.texture_anomaly,
+        )
     pipeline = InspectionPipeline(
         detector,
         Identity(settings.machine_id, settings.camera_id),

@@ -1,8 +1,10 @@
 """Model hot swap: ask the API which model this machine should run, fetch it, check it, load it.
 
 The new detector is loaded (and warmed up) beside the old one; the agent swaps between frames.
-A download that does not match the announced sha256, or a file that is not a detector, is refused
-and the old model keeps running.
+Where the API announces a texture-anomaly model with it (a calibrated article's), that is fetched
+and loaded too, unless the agent's settings turn it off. A download that does not match the
+announced sha256, or a file that is not a detector (or not a texture model), is refused and the
+old model keeps running.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pydantic import ValidationError
 from loomsight.errors import ModelFileError
 from loomsight.inference.detector import OnnxDetector
 from loomsight.inference.model_card import file_sha256
+from loomsight.inference.texture_anomaly import TEXTURE_FILE, TextureAnomalyModel
 from loomsight.schema import ACTIVE_MODEL_PATH, ActiveModel
 
 logger = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ class ModelUpdate:
     detector: OnnxDetector
     announced: ActiveModel
     path: Path
+    texture: TextureAnomalyModel | None = None
 
 
 class ModelUpdater:
@@ -48,9 +52,10 @@ class ModelUpdater:
         models_dir: Path,
         load: LoadDetector,
         current_version: str | None = None,
+        use_texture: bool = True,
     ) -> None:
         self.client, self.token, self.models_dir, self.load = client, token, models_dir, load
-        self.current_version = current_version
+        self.current_version, self.use_texture = current_version, use_texture
         self.refused: dict[str, str] = {}  # version -> why, so a bad file is not fetched again
 
     def _headers(self) -> dict[str, str]:
@@ -76,8 +81,12 @@ class ModelUpdater:
         if model.version in self.refused:
             return None
         try:
-            path = self._download(model)
+            folder = self.models_dir / _safe_name(model.version)
+            path = self._download(
+                model.download_path, model.sha256, model.size_bytes, folder / "model.onnx"
+            )
             detector = self.load(path)
+            texture = self._texture(model, folder)
         except ModelFileError as error:
             self.refused[model.version] = str(error)
             logger.error(
@@ -86,18 +95,33 @@ class ModelUpdater:
             return None
         self.current_version = model.version
         logger.info("model %s loaded from %s", model.version, path)
-        return ModelUpdate(detector=detector, announced=model, path=path)
+        return ModelUpdate(detector=detector, announced=model, path=path, texture=texture)
 
-    def _download(self, model: ActiveModel) -> Path:
-        folder = self.models_dir / _safe_name(model.version)
-        target = folder / "model.onnx"
-        if target.is_file() and file_sha256(target) == model.sha256:
+    def _texture(self, model: ActiveModel, folder: Path) -> TextureAnomalyModel | None:
+        """The texture-anomaly model announced with MODEL, fetched and loaded; None if none is
+        announced or the settings turn it off."""
+        if not self.use_texture or model.texture_download_path is None:
+            return None
+        if model.texture_sha256 is None or model.texture_size_bytes is None:
+            raise ModelFileError(f"{model.version}: texture announced without sha256 and size")
+        path = self._download(
+            model.texture_download_path,
+            model.texture_sha256,
+            model.texture_size_bytes,
+            folder / TEXTURE_FILE,
+        )
+        return TextureAnomalyModel.load(path)
+
+    def _download(self, url: str, sha256: str, size_bytes: int, target: Path) -> Path:
+        """URL's bytes at TARGET (kept if it is there already), checked against SHA256 and
+        SIZE_BYTES; ModelFileError when they do not match."""
+        if target.is_file() and file_sha256(target) == sha256:
             return target
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / "model.onnx.partial"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
         digest, size = hashlib.sha256(), 0
         with (
-            self.client.stream("GET", model.download_path, headers=self._headers()) as response,
+            self.client.stream("GET", url, headers=self._headers()) as response,
             partial.open("wb") as out,
         ):
             response.raise_for_status()
@@ -107,11 +131,11 @@ class ModelUpdater:
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
-        if digest.hexdigest() != model.sha256 or size != model.size_bytes:
+        if digest.hexdigest() != sha256 or size != size_bytes:
             partial.unlink(missing_ok=True)
             raise ModelFileError(
-                f"download of {model.version} does not match its announcement: expected sha256 "
-                f"{model.sha256[:12]}... and {model.size_bytes} bytes, got "
+                f"download of {url} does not match its announcement: expected sha256 "
+                f"{sha256[:12]}... and {size_bytes} bytes, got "
                 f"{digest.hexdigest()[:12]}... and {size} bytes"
             )
         partial.replace(target)

@@ -38,9 +38,10 @@ class ModelSettings(BaseModel):
     int8: bool = Field(False, description="Run the registry model's int8 copy when it has one.")
     texture_anomaly: bool = Field(
         True,
-        description="Also run the texture-anomaly model beside the ONNX file when there is one "
-        "(texture.npz, written by `loomsight calibrate`): what the detector did not report and "
-        "the cloth's texture shows becomes an `anomaly` event.",
+        description="Also run the article's texture-anomaly model when the model has one "
+        "(texture.npz beside the ONNX file, written by `loomsight calibrate`, or announced by "
+        "the API with the model): what the detector did not report and the cloth's texture "
+        "shows becomes an `anomaly` event.",
     )
     threads: int = Field(2, ge=1, description="onnxruntime threads.")
     options: DetectorOptions = Field(default_factory=DetectorOptions)

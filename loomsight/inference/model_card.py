@@ -60,6 +60,16 @@ class OnnxFile(BaseModel):
         )
 
 
+class ModelFile(BaseModel):
+    """Another file of the model, beside its ONNX file (the article's texture-anomaly model)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str  # name relative to the card's folder
+    sha256: str
+    size_bytes: int
+
+
 class ModelCard(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -77,6 +87,7 @@ class ModelCard(BaseModel):
     created_at: datetime
     onnx: OnnxFile
     int8: OnnxFile | None = None
+    texture: ModelFile | None = None  # the article's texture-anomaly model (loomsight calibrate)
     parity: ParityCheck | None = None
     base_model: str | None = None
     training: dict[str, Any] = Field(default_factory=dict)  # data fingerprint, args, hardware, time

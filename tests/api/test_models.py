@@ -1,5 +1,6 @@
 """Models: upload the shipped default model (ONNX + card), activate it, a camera finds and
-downloads it; cards that do not describe the file are refused."""
+downloads it; cards that do not describe the file are refused; a calibrated model's
+texture-anomaly file travels with it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
+from loomsight.article.texture import fit_texture_model
 from loomsight.schema import ACTIVE_MODEL_PATH, ActiveModel
 from tests.api.conftest import LiveApi
 from tests.conftest import REPO_ROOT
@@ -20,11 +23,18 @@ ONNX_BYTES = (DEFAULT_MODEL / "model.onnx").read_bytes()
 CARD: dict[str, Any] = json.loads((DEFAULT_MODEL / "model.json").read_text())
 
 
-def upload(client: httpx.Client, card: dict[str, Any], onnx: bytes = ONNX_BYTES) -> httpx.Response:
+def upload(
+    client: httpx.Client,
+    card: dict[str, Any],
+    onnx: bytes = ONNX_BYTES,
+    texture: bytes | None = None,
+) -> httpx.Response:
     files = {
         "onnx": ("model.onnx", onnx, "application/octet-stream"),
         "card": ("model.json", json.dumps(card).encode(), "application/json"),
     }
+    if texture is not None:
+        files["texture"] = ("texture.npz", texture, "application/octet-stream")
     return client.post("/api/v1/models", files=files)
 
 
@@ -156,3 +166,53 @@ def test_activating_for_an_unknown_machine_names_it(api: LiveApi) -> None:
 
     assert response.status_code == 404
     assert "'ghost'" in response.text
+
+
+def _texture_bytes(tmp_path: Path) -> bytes:
+    rng = np.random.default_rng(0)
+    cloth = [rng.integers(90, 160, (64, 64, 3), dtype=np.uint8) for _ in range(4)]
+    path = tmp_path / "texture.npz"
+    fit_texture_model(cloth, 16).with_threshold(3.0).save(path)
+    return path.read_bytes()
+
+
+def test_a_calibrated_models_texture_file_goes_to_the_camera_with_it(
+    api: LiveApi, tmp_path: Path
+) -> None:
+    texture = _texture_bytes(tmp_path)
+    card = _card_with(version="article@1")
+    card["texture"] = {
+        "file": "texture.npz",
+        "sha256": hashlib.sha256(texture).hexdigest(),
+        "size_bytes": len(texture),
+    }
+    api.add_machine("loom-1")
+    camera = api.add_camera("loom-1", "cam-1")
+
+    without_file = upload(api.admin, card)
+    uploaded = upload(api.admin, card, texture=texture)
+    activated = api.admin.post("/api/v1/models/article@1/activate", json={})
+
+    assert without_file.status_code == 422 and "send it as 'texture'" in without_file.text
+    assert uploaded.status_code == 201, uploaded.text
+    assert activated.status_code == 200
+    active = ActiveModel.model_validate(camera.get(ACTIVE_MODEL_PATH).json())
+    assert active.texture_sha256 == card["texture"]["sha256"]
+    assert active.texture_size_bytes == len(texture)
+    assert active.texture_download_path is not None
+    download = camera.get(active.texture_download_path)
+    assert download.status_code == 200 and download.content == texture
+
+
+def test_a_texture_file_the_card_does_not_name_is_refused_and_none_announced(
+    api: LiveApi, tmp_path: Path
+) -> None:
+    api.add_machine("loom-1")
+    camera = api.add_camera("loom-1", "cam-1")
+    refused = upload(api.admin, CARD, texture=_texture_bytes(tmp_path))
+    assert refused.status_code == 422 and "the card names none" in refused.text
+    upload(api.admin, CARD)
+    api.admin.post(f"/api/v1/models/{CARD['version']}/activate", json={})
+    answer = camera.get(ACTIVE_MODEL_PATH).json()
+    assert not any(key.startswith("texture") for key in answer)  # as agents before it read it
+    assert camera.get(f"/api/v1/models/{CARD['version']}/texture").status_code == 404

@@ -22,7 +22,13 @@ from loomsight.api.errors import TooLargeError
 from loomsight.api.params import VersionPath
 from loomsight.api.routes import article_models
 from loomsight.api.schemas import Activation, ModelOut, refusals
-from loomsight.schema import ACTIVE_MODEL_PATH, API_PREFIX, MODEL_FILE_PATH, ActiveModel
+from loomsight.schema import (
+    ACTIVE_MODEL_PATH,
+    API_PREFIX,
+    MODEL_FILE_PATH,
+    MODEL_TEXTURE_PATH,
+    ActiveModel,
+)
 
 router = APIRouter(tags=["models"])
 router.include_router(article_models.router)
@@ -48,14 +54,28 @@ def upload_model(
     service: ModelServiceDep,
     settings: SettingsDep,
     response: Response,
+    texture: Annotated[
+        UploadFile | None,
+        File(
+            description="The article's texture-anomaly model (texture.npz): when, and only "
+            "when, the card names one (card.texture)."
+        ),
+    ] = None,
     _multipart: None = MultipartBody,
 ) -> ModelOut:
-    """Store a model; the card's onnx.sha256 and size must be the file's. Uploading the same
-    version again with the same file answers 200 and stores nothing new."""
+    """Store a model; the card's onnx.sha256 and size must be the file's (and its texture's,
+    when it names one). Uploading the same version again with the same file answers 200 and
+    stores nothing new."""
     card_json = card.file.read(MAX_CARD_BYTES + 1)
     if len(card_json) > MAX_CARD_BYTES:
         raise TooLargeError(f"a model card is at most {MAX_CARD_BYTES} bytes")
-    model, new = service.upload(onnx.file, card_json, admin.username, settings.max_model_bytes)
+    model, new = service.upload(
+        onnx.file,
+        card_json,
+        admin.username,
+        settings.max_model_bytes,
+        None if texture is None else texture.file,
+    )
     if not new:
         response.status_code = status.HTTP_200_OK
     return service.describe(model)
@@ -111,6 +131,7 @@ def deactivate_model(
 @router.get(
     ACTIVE_MODEL_PATH,
     response_model=ActiveModel,
+    response_model_exclude_none=True,  # no texture: the answer agents without one understand
     responses=refusals(401, 403, 404),
     tags=["cameras"],
 )
@@ -145,5 +166,36 @@ def model_file(
             "Content-Length": str(model.size_bytes),
             "ETag": f'"{model.sha256}"',
             "Content-Disposition": 'attachment; filename="model.onnx"',
+        },
+    )
+
+
+@router.get(
+    MODEL_TEXTURE_PATH,
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+            "description": "The texture-anomaly model (texture.npz).",
+        },
+        **refusals(401, 404),
+    },
+    tags=["cameras"],
+)
+def model_texture_file(
+    version: VersionPath, _caller: CurrentPrincipal, service: ModelServiceDep
+) -> StreamingResponse:
+    """The model's texture-anomaly file (cameras run it beside the detector); 404 when the
+    model has none. Its sha256 is in the ETag header."""
+    texture, chunks = service.texture_file(version)
+    return StreamingResponse(
+        chunks,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Length": str(texture.size_bytes),
+            "ETag": f'"{texture.sha256}"',
+            "Content-Disposition": 'attachment; filename="texture.npz"',
         },
     )

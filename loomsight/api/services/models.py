@@ -1,6 +1,7 @@
 """Detector models: upload (ONNX file + card, checked against each other), activate for all
 machines or some, tell a camera which model its machine runs (the article's, the machine's or
-the model for all), hand out the file."""
+the model for all), hand out the file (and the article's texture-anomaly model, when the card
+names one: uploaded beside the ONNX file, announced and handed out the same way)."""
 
 from __future__ import annotations
 
@@ -17,14 +18,14 @@ from loomsight.api.errors import ConflictError, InvalidInputError, NotFoundError
 from loomsight.api.schemas import ModelOut
 from loomsight.api.storage import BlobKind, BlobStore
 from loomsight.api.tables import ArticleModel, Machine, Model, ModelActivation
-from loomsight.inference.model_card import ModelCard
-from loomsight.schema import MODEL_FILE_PATH, ActiveModel, Identifier
+from loomsight.inference.model_card import ModelCard, ModelFile
+from loomsight.schema import MODEL_FILE_PATH, MODEL_TEXTURE_PATH, ActiveModel, Identifier
 
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 
 
-def download_path(version: str) -> str:
-    return MODEL_FILE_PATH.format(version=quote(version, safe="@:+"))
+def download_path(version: str, path: str = MODEL_FILE_PATH) -> str:
+    return path.format(version=quote(version, safe="@:+"))
 
 
 def parse_card(content: bytes) -> ModelCard:
@@ -53,11 +54,23 @@ class ModelService:
         self.clock = clock
 
     def upload(
-        self, onnx: BinaryIO, card_json: bytes, uploader: str, max_bytes: int
+        self,
+        onnx: BinaryIO,
+        card_json: bytes,
+        uploader: str,
+        max_bytes: int,
+        texture: BinaryIO | None = None,
     ) -> tuple[Model, bool]:
         """Store the model; returns it and whether it was new. The file must be the one its card
-        describes (sha256 and size); a version already held with other bytes is a conflict."""
+        describes (sha256 and size), and so must TEXTURE, which comes when the card names one and
+        only then; a version already held with other bytes is a conflict."""
         card = parse_card(card_json)
+        if (card.texture is None) != (texture is None):
+            raise InvalidInputError(
+                "the card names a texture file: send it as 'texture'"
+                if card.texture is not None
+                else "a 'texture' file came but the card names none (card.texture)"
+            )
         existing = self.session.get(Model, card.version)
         if existing is not None and existing.sha256 != card.onnx.sha256:
             raise ConflictError(
@@ -67,6 +80,10 @@ class ModelService:
         blob = self.store.put_stream(
             BlobKind.MODEL, onnx, card.onnx.sha256, card.onnx.size_bytes, max_bytes
         )
+        if card.texture is not None and texture is not None:
+            self.store.put_stream(
+                BlobKind.MODEL, texture, card.texture.sha256, card.texture.size_bytes, max_bytes
+            )
         if existing is not None:
             return existing, False
         model = Model(
@@ -184,14 +201,27 @@ class ModelService:
             if found is None:
                 raise NotFoundError(f"no model is active for machine {machine_id!r}")
             model = found
+        texture = ModelCard.model_validate(model.card).texture
         return ActiveModel(
             name=model.name,
             version=model.version,
             sha256=model.sha256,
             size_bytes=model.size_bytes,
             download_path=download_path(model.version),
+            texture_sha256=None if texture is None else texture.sha256,
+            texture_size_bytes=None if texture is None else texture.size_bytes,
+            texture_download_path=(
+                None if texture is None else download_path(model.version, MODEL_TEXTURE_PATH)
+            ),
         )
 
     def file(self, version: str) -> tuple[Model, Iterator[bytes]]:
         model = self.get(version)
         return model, self.store.stream(BlobKind.MODEL, model.sha256)
+
+    def texture_file(self, version: str) -> tuple[ModelFile, Iterator[bytes]]:
+        """The model's texture-anomaly file; NotFoundError when it has none."""
+        texture = ModelCard.model_validate(self.get(version).card).texture
+        if texture is None:
+            raise NotFoundError(f"model version {version!r} has no texture-anomaly model")
+        return texture, self.store.stream(BlobKind.MODEL, texture.sha256)
