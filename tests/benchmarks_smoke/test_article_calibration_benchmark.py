@@ -64,13 +64,20 @@ def test_synthetic_calibration_prints_before_and_after(
     code = article_calibration.main([*args, "--json", str(tmp_path / "out.json")])
     out = capsys.readouterr().out
     assert code in (0, 1)  # one epoch rarely meets the targets
-    for test_set in ("implanted, held apart", "own defects at 1000 m"):
-        assert out.count(test_set) == 2, test_set
+    sets = ("implanted, held apart", "own defects at 100 m")
+    for test_set, rows in zip(sets, (3, 2), strict=True):
+        assert out.count(test_set) == rows, test_set
     assert "against default: calibration" in out and "target under 15 min: met" in out
     (article,) = json.loads((tmp_path / "out.json").read_text())["articles"]
     roles = {(row["test_set"], row["role"]) for row in article["rows"]}
-    sets = ("implanted, held apart", "own defects at 1000 m")
-    assert roles == {(s, role) for s in sets for role in ("before", "after")}
+    # 24 training tiles are too little clean cloth to keep the texture model: it is scored on
+    # the implanted tiles only, and the detector alone is what the target is judged on.
+    expected = {(s, role) for s in sets for role in ("before", "after")}
+    assert roles == expected | {(sets[0], "after + texture (not kept)")}
+    judged = {
+        (row["test_set"], row["role"]) for row in article["rows"] if row["target_met"] is not None
+    }
+    assert judged == {(s, "after") for s in sets}
     real_style = [row for row in article["rows"] if row["test_set"] == sets[1]]
     assert all(row["images"] == 8 and row["clean_images"] == 4 for row in real_style)
     assert article["compared_with"] == "default" and article["model"] != "default"
