@@ -166,18 +166,23 @@ def wait_for_events_after_swap(agent: Any, events_after: int, timeout_s: float =
         time.sleep(0.05)
 
 
-def _wait_for_events(outbox: Path, count: int, stored: Callable[[], int] = lambda: 0) -> None:
-    """Until the outbox holds (or the server stored) COUNT events, pending and sent together."""
+def _wait_for_events(
+    outbox: Path, count: int, stored: Callable[[], set[str]] = lambda: set()
+) -> None:
+    """Until COUNT distinct events are pending in the outbox or stored by the server.
+
+    By id, not by count: an event the server stored may still sit in the outbox until the
+    agent hears back, and counting it twice would stop the wait early."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        pending = 0
+        pending: set[str] = set()
         if outbox.is_file():
             with sqlite3.connect(outbox) as db:
                 try:
-                    pending = db.execute("SELECT count(*) FROM events").fetchone()[0]
+                    pending = {str(row[0]) for row in db.execute("SELECT event_id FROM events")}
                 except sqlite3.OperationalError:  # the agent is creating its tables
-                    pending = 0
-        if stored() + pending >= count:
+                    pending = set()
+        if len(stored() | pending) >= count:
             return
         time.sleep(0.2)
     raise AssertionError(f"fewer than {count} events after 60 s")
@@ -188,7 +193,7 @@ def test_sigterm_stops_the_agent_cleanly_and_flushes_the_outbox(tmp_path: Path) 
     with IngestServer(TOKEN) as server:
         settings = _settings(tmp_path, frames=None, api={"url": server.url, "model_poll_s": 0})
         process = _start_cli(_write_config(tmp_path, settings), tmp_path)
-        _wait_for_events(Path(settings["outbox"]["path"]), 3, lambda: len(server.events))
+        _wait_for_events(Path(settings["outbox"]["path"]), 3, lambda: set(map(str, server.events)))
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
         assert process.returncode == 0, output

@@ -40,6 +40,15 @@ def _count(database_url: str, table: Any) -> int:
         engine.dispose()
 
 
+def _stored_ids(database_url: str) -> set[str]:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return {str(i) for i in connection.execute(select(Event.event_id)).scalars()}
+    finally:
+        engine.dispose()
+
+
 def _camera_token(api: LiveApi) -> str:
     api.add_machine("loom-1", web_width_mm=83.2)
     response = api.admin.post("/api/v1/machines/loom-1/cameras", json={"id": "cam-1"})
@@ -120,18 +129,17 @@ def test_kill_9_and_restart_against_the_real_api_loses_and_doubles_nothing(
         settings = _settings(tmp_path, frames=None, api={"url": api.base_url, "model_poll_s": 0})
         config = _write_config(tmp_path, settings)
         process = _start_cli(config, tmp_path, token)
-        _wait_for_events(outbox, 8, lambda: _count(database_url, Event))
+        _wait_for_events(outbox, 8, lambda: _stored_ids(database_url))
         process.kill()
         process.wait(timeout=30)
         with sqlite3.connect(outbox) as db:
             pending = {row[0] for row in db.execute("SELECT event_id FROM events")}
-        engine = create_engine(database_url)
-        with engine.connect() as connection:
-            stored_before = {str(i) for i in connection.execute(select(Event.event_id)).scalars()}
+        stored_before = _stored_ids(database_url)
         settings["source"]["max_frames"] = 4
         process = _start_cli(_write_config(tmp_path, settings), tmp_path, token)
         output, _ = process.communicate(timeout=120)
         assert process.returncode == 0, output
+        engine = create_engine(database_url)
         with engine.connect() as connection:
             ids = [str(i) for i in connection.execute(select(Event.event_id)).scalars()]
         engine.dispose()
