@@ -495,8 +495,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--real-style-start-m",
         type=float,
         default=100.0,
-        help="where that test set starts (the generator renders in float32: from about 840 m "
-        "at 0.1 mm/px its rows lose sub-pixel precision and the cloth looks coarser)",
+        help="where that test set starts, in metres along the roll (past the calibration cloth)",
     )
     add("--real-style-tiles", type=int, default=80, help="defective tiles (as many clean)")
     add("--real-data", type=Path, default=REAL_DATA, help="textile-defect-rf (only read)")

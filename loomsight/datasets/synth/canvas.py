@@ -21,6 +21,7 @@ import numpy.typing as npt
 from loomsight.datasets.synth.weave import FabricSpec
 
 Float32Array = npt.NDArray[np.float32]
+Float64Array = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int32]
 
@@ -43,10 +44,12 @@ class Window:
 class Canvas:
     spec: FabricSpec
     window: Window
-    x_px: Float32Array  # (1, W) global x of each column
-    y_px: Float32Array  # (H, 1) global y of each row
-    u: Float32Array  # (H, W) weave coordinates
-    v: Float32Array
+    # Global coordinates are float64: at 0.1 mm/px a float32 row number loses its fraction from
+    # about 840 m along the roll, and the cloth would coarsen. Differences are float32 again.
+    x_px: Float64Array  # (1, W) global x of each column
+    y_px: Float64Array  # (H, 1) global y of each row
+    u: Float64Array  # (H, W) weave coordinates
+    v: Float64Array
     warp_index: IntArray = field(default_factory=lambda: np.zeros((0, 0), np.int32))
     weft_index: IntArray = field(default_factory=lambda: np.zeros((0, 0), np.int32))
     warp_present: BoolArray = field(default_factory=lambda: np.zeros((0, 0), bool))
@@ -58,12 +61,8 @@ class Canvas:
 
     def index_weave(self) -> None:
         """Yarn indices from u, v; every yarn present until a defect removes it."""
-        self.warp_index = np.floor(self.u * np.float32(1 / self.spec.warp_pitch_px)).astype(
-            np.int32
-        )
-        self.weft_index = np.floor(self.v * np.float32(1 / self.spec.weft_pitch_px)).astype(
-            np.int32
-        )
+        self.warp_index = np.floor(self.u / self.spec.warp_pitch_px).astype(np.int32)
+        self.weft_index = np.floor(self.v / self.spec.weft_pitch_px).astype(np.int32)
         self.warp_present = np.ones(self.window.shape_hw, dtype=bool)
         self.weft_present = np.ones(self.window.shape_hw, dtype=bool)
 

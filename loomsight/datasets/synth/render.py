@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from loomsight.datasets.synth.canvas import BoolArray, Canvas, Float32Array, Window
+from loomsight.datasets.synth.canvas import BoolArray, Canvas, Float32Array, Float64Array, Window
 from loomsight.datasets.synth.defects import renderer_for
 from loomsight.datasets.synth.defects.base import DefectSpec
 from loomsight.datasets.synth.noise import hash_normal, hash_uniform, smooth_noise_2d, yarn_noise
@@ -76,8 +76,8 @@ def _overlaps(defect: DefectSpec, window: Window) -> bool:
 def _geometry(spec: FabricSpec, window: Window) -> Canvas:
     """Weave coordinates with skew (bias of the weft) and a slow wander of the yarns."""
     height, width = window.shape_hw
-    x = (window.x0_px + np.arange(width, dtype=np.float32))[None, :]
-    y = (window.y0_px + np.arange(height, dtype=np.float32))[:, None]
+    x = (window.x0_px + np.arange(width, dtype=np.float64))[None, :]
+    y = (window.y0_px + np.arange(height, dtype=np.float64))[:, None]
     origin = (window.x0_px, window.y0_px)
     wander_cell = 40.0 * spec.warp_pitch_px
     wander_u = (
@@ -90,13 +90,13 @@ def _geometry(spec: FabricSpec, window: Window) -> Canvas:
         * spec.weft_pitch_px
         * smooth_noise_2d(spec.seed + 2, origin, (height, width), wander_cell)
     )
-    u = (x + wander_u).astype(np.float32)
-    v = (y + np.float32(spec.skew_rad) * x + wander_v).astype(np.float32)
+    u = x + wander_u
+    v = y + spec.skew_rad * x + wander_v
     return Canvas(spec=spec, window=window, x_px=x, y_px=y, u=u, v=v)
 
 
 def _along_table(
-    seed: int, index: np.ndarray, position: Float32Array, cell_px: float
+    seed: int, index: np.ndarray, position: Float64Array, cell_px: float
 ) -> Float32Array:
     """Noise along each yarn, looked up per pixel: yarn `index`, at `position` along it."""
     first, last = int(index.min()), int(index.max())
@@ -104,7 +104,7 @@ def _along_table(
     count = int(np.ceil(position.max())) - int(start) + 2
     table = yarn_noise(seed, first, last - first + 1, start, count, cell_px)
     rows = (index - first).astype(np.int32)
-    cols = np.clip((position - np.float32(start)).astype(np.int32), 0, count - 1)
+    cols = np.clip((position - start).astype(np.int32), 0, count - 1)
     return table[rows, cols]
 
 
@@ -119,8 +119,8 @@ def _woven_layers(canvas: Canvas) -> tuple[Float32Array, BoolArray, BoolArray]:
     spec = canvas.spec
     f32 = np.float32
     i, j = canvas.warp_index, canvas.weft_index
-    fx = canvas.u * f32(1 / spec.warp_pitch_px) - i.astype(f32)
-    fy = canvas.v * f32(1 / spec.weft_pitch_px) - j.astype(f32)
+    fx = (canvas.u / spec.warp_pitch_px - i).astype(f32)
+    fy = (canvas.v / spec.weft_pitch_px - j).astype(f32)
     along_cell = 6.0 * max(spec.warp_pitch_px, spec.weft_pitch_px)
     warp_half = f32(spec.warp_cover / 2) * (
         1 + f32(spec.thickness_jitter) * _along_table(spec.seed + 3, i, canvas.v, along_cell)
@@ -152,12 +152,14 @@ def _woven_layers(canvas: Canvas) -> tuple[Float32Array, BoolArray, BoolArray]:
     is_weft = in_weft & ~is_warp
     under = (is_warp & ~warp_top) | (is_weft & warp_top)
 
-    twist = f32(2 * np.pi / (1.7 * max(spec.warp_pitch_px, spec.weft_pitch_px)))
+    twist_px = 1.7 * max(spec.warp_pitch_px, spec.weft_pitch_px)  # one turn of the twist
     warp_twist = 1 + f32(spec.twist_contrast) * np.sin(
-        (canvas.v + f32(1.5 * spec.warp_pitch_px) * (fx - f32(0.5))) * twist
+        _phase(canvas.v, twist_px)
+        + f32(1.5 * spec.warp_pitch_px / twist_px * 2 * np.pi) * (fx - f32(0.5))
     )
     weft_twist = 1 + f32(spec.twist_contrast) * np.sin(
-        (canvas.u + f32(1.5 * spec.weft_pitch_px) * (fy - f32(0.5))) * twist
+        _phase(canvas.u, twist_px)
+        + f32(1.5 * spec.weft_pitch_px / twist_px * 2 * np.pi) * (fy - f32(0.5))
     )
     warp_shade = _round_yarn(dx, warp_half) * warp_along * warp_twist
     weft_shade = _round_yarn(dy, weft_half) * weft_along * weft_twist
@@ -166,6 +168,12 @@ def _woven_layers(canvas: Canvas) -> tuple[Float32Array, BoolArray, BoolArray]:
     shade = np.where(is_warp, warp_shade, weft_shade)
     shade *= np.where(under, f32(0.7), f32(1.0))
     return shade, is_warp, is_weft
+
+
+def _phase(position: Float64Array, period_px: float) -> Float32Array:
+    """2 pi * position / period less whole turns, as float32: exact however far along the roll."""
+    whole_turns_px = np.floor(position.flat[0] / period_px) * period_px
+    return ((position - whole_turns_px) * (2 * np.pi / period_px)).astype(np.float32)
 
 
 def _round_yarn(distance: Float32Array, half_width: Float32Array) -> Float32Array:
@@ -178,8 +186,8 @@ def _knit_layers(canvas: Canvas) -> tuple[Float32Array, BoolArray, BoolArray]:
     """Single jersey face: every wale (column) a chain of V-shaped loop legs."""
     spec = canvas.spec
     i, j = canvas.warp_index, canvas.weft_index
-    fx = canvas.u / np.float32(spec.warp_pitch_px) - i
-    fy = canvas.v / np.float32(spec.weft_pitch_px) - j
+    fx = (canvas.u / spec.warp_pitch_px - i).astype(np.float32)
+    fy = (canvas.v / spec.weft_pitch_px - j).astype(np.float32)
     half = (0.13 + 0.09 * spec.warp_cover) * (
         1
         + spec.thickness_jitter * _along_table(spec.seed + 3, j, canvas.u, 6.0 * spec.warp_pitch_px)

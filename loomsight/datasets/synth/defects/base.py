@@ -73,8 +73,8 @@ def along_across(
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """Per-pixel distance along and across the defect's main axis, in weave pixels."""
     cu, cv = canvas.to_uv(defect.center_x_px, defect.center_y_px)
-    du = canvas.u - np.float32(cu)
-    dv = canvas.v - np.float32(cv)
+    du = (canvas.u - cu).astype(np.float32)
+    dv = (canvas.v - cv).astype(np.float32)
     cos_a, sin_a = np.float32(np.cos(defect.angle_rad)), np.float32(np.sin(defect.angle_rad))
     along = du * cos_a + dv * sin_a
     across = -du * sin_a + dv * cos_a

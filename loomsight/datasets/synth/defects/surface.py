@@ -39,7 +39,7 @@ class Hole(DefectRenderer):
 
     def displace(self, defect: DefectSpec, canvas: Canvas) -> BoolArray:
         cu, cv = canvas.to_uv(defect.center_x_px, defect.center_y_px)
-        du, dv = canvas.u - np.float32(cu), canvas.v - np.float32(cv)
+        du, dv = (canvas.u - cu).astype(np.float32), (canvas.v - cv).astype(np.float32)
         radius = np.float32(max(defect.length_px, defect.width_px) / 2)
         distance = np.sqrt(du * du + dv * dv) + np.float32(1e-3)
         # A bump that peaks at the rim and is exactly zero beyond twice the radius.
@@ -161,8 +161,8 @@ class Crease(DefectRenderer):
         s, bump = self._field(defect, canvas)
         shift = 0.4 * defect.width_px * s * bump
         normal_u, normal_v = -np.sin(defect.angle_rad), np.cos(defect.angle_rad)
-        canvas.u -= (shift * normal_u).astype(np.float32)
-        canvas.v -= (shift * normal_v).astype(np.float32)
+        canvas.u -= shift * normal_u
+        canvas.v -= shift * normal_v
         return bump > 1e-3
 
     def shade(self, defect: DefectSpec, canvas: Canvas) -> BoolArray:

@@ -97,8 +97,8 @@ class Slub(DefectRenderer):
         pitch = spec.warp_pitch_px if warp else spec.weft_pitch_px
         centre = (_yarn_of(defect, canvas, warp) + 0.5) * pitch
         cu, cv = canvas.to_uv(defect.center_x_px, defect.center_y_px)
-        across = (canvas.u - centre) if warp else (canvas.v - centre)
-        along = (canvas.v - cv) if warp else (canvas.u - cu)
+        across = ((canvas.u - centre) if warp else (canvas.v - centre)).astype(np.float32)
+        along = ((canvas.v - cv) if warp else (canvas.u - cu)).astype(np.float32)
         t = np.clip(np.abs(along) / (defect.length_px / 2), 0, 1)
         half = (np.float32(defect.width_px / 2) * self._profile(t, defect)).astype(np.float32)
         body = np.abs(across) < half
