@@ -13,9 +13,9 @@ scored with it only when it was kept.
   the print fixed to the roll), --metres of defect-free cloth, abutting frames, calibrated with
   the camera's scale (0.1 mm/px) as an agent's settings give it. Test sets: the
   held-apart implanted tiles of the calibration, and "real-style" defects: 416x416 tiles of the
-  same web further along the roll (--real-style-start-m: 100 m, 70 m past the calibration
-  cloth) with the generator's own defects, printed the
-  same way, --real-style-tiles defective and as many clean ones (tiles, not whole frames, so both
+  same web further along the roll (--real-style-start-m: one set from 100 m, 70 m past the
+  calibration cloth, and one from 1,000 m) with the generator's own defects, printed the same
+  way, --real-style-tiles defective and as many clean ones each (tiles, not whole frames, so both
   models see the cloth at its own scale).
 - real: the photos of textile-defect-rf (one class, no defect-free photo) cut into 208x208
   quadrants; a quadrant no box (grown by 8 px) touches is clean cloth, one a box keeps (the tiling
@@ -183,8 +183,10 @@ def synthetic_frames(seed: int, metres: float) -> CollectedFrames:
     )
 
 
-def real_style_tiles(args: argparse.Namespace, names: list[str]) -> list[tuple[Image, ImageLabels]]:
-    """--real-style-tiles defective and as many clean tiles, far along the roll."""
+def real_style_tiles(
+    args: argparse.Namespace, names: list[str], start_m: float
+) -> list[tuple[Image, ImageLabels]]:
+    """--real-style-tiles defective and as many clean tiles, from START_M along the roll."""
     web = MovingWeb(args.seed, *FRAME_WH, mm_per_px=MM_PER_PX, defects_per_100m=args.density)
     to_model_id = np.array([names.index(name) for name in web.classes], np.int64)
     wanted, picked = args.real_style_tiles, {True: 0, False: 0}
@@ -192,9 +194,7 @@ def real_style_tiles(args: argparse.Namespace, names: list[str]) -> list[tuple[I
     for index in range(100 * wanted):
         if min(picked.values()) >= wanted:
             break
-        image, labels = printed_frame(
-            web, args.real_style_start_m + index * web.frame_length_m, index
-        )
+        image, labels = printed_frame(web, start_m + index * web.frame_length_m, index)
         for tile, kept in cut(image, labels, MODEL_TILE_PX):
             defective = len(kept) > 0
             if picked[defective] < wanted:
@@ -289,9 +289,11 @@ def run_synthetic(args: argparse.Namespace, work: Path) -> ArticleRun:
         texture_row(article, result),
     ]
     names = list(result.dataset.class_names)
-    data_yaml = write_test_set(work / "real-style", real_style_tiles(args, names), names)
-    test_set = f"own defects at {args.real_style_start_m:g} m"
-    rows += score_rows(article, test_set, data_yaml, models, agnostic=False)
+    for start_m in args.real_style_start_m:
+        tiles = real_style_tiles(args, names, start_m)
+        data_yaml = write_test_set(work / f"real-style-{start_m:g}m", tiles, names)
+        test_set = f"own defects at {start_m:g} m"
+        rows += score_rows(article, test_set, data_yaml, models, agnostic=False)
     return ArticleRun(article, rows, collect_s, result, MAX_CALIBRATION_S)
 
 
@@ -494,8 +496,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     add(
         "--real-style-start-m",
         type=float,
-        default=100.0,
-        help="where that test set starts, in metres along the roll (past the calibration cloth)",
+        nargs="+",
+        default=[100.0, 1000.0],
+        help="where that test set starts, in metres along the roll (past the calibration "
+        "cloth); one test set per value",
     )
     add("--real-style-tiles", type=int, default=80, help="defective tiles (as many clean)")
     add("--real-data", type=Path, default=REAL_DATA, help="textile-defect-rf (only read)")

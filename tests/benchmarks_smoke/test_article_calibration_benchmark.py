@@ -64,8 +64,8 @@ def test_synthetic_calibration_prints_before_and_after(
     code = article_calibration.main([*args, "--json", str(tmp_path / "out.json")])
     out = capsys.readouterr().out
     assert code in (0, 1)  # one epoch rarely meets the targets
-    sets = ("implanted, held apart", "own defects at 100 m")
-    for test_set, rows in zip(sets, (3, 2), strict=True):
+    sets = ("implanted, held apart", "own defects at 100 m", "own defects at 1000 m")
+    for test_set, rows in zip(sets, (3, 2, 2), strict=True):
         assert out.count(test_set) == rows, test_set
     assert "against default: calibration" in out and "target under 15 min: met" in out
     (article,) = json.loads((tmp_path / "out.json").read_text())["articles"]
@@ -78,7 +78,8 @@ def test_synthetic_calibration_prints_before_and_after(
         (row["test_set"], row["role"]) for row in article["rows"] if row["target_met"] is not None
     }
     assert judged == {(s, "after") for s in sets}
-    real_style = [row for row in article["rows"] if row["test_set"] == sets[1]]
+    real_style = [row for row in article["rows"] if row["test_set"] in sets[1:]]
+    assert len(real_style) == 4
     assert all(row["images"] == 8 and row["clean_images"] == 4 for row in real_style)
     assert article["compared_with"] == "default" and article["model"] != "default"
     assert sorted(p.name for p in (REPO / "weights").iterdir()) == registry_before
