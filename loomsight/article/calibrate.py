@@ -153,10 +153,7 @@ def calibrate(
             f"{len(usable)} of {len(frames.images)} ({detail}); check focus, light and the source"
         )
     weave = measure_weave(usable[:WEAVE_FRAMES], max_yarn_pitch_px(options.mm_per_px))
-    say(
-        f"weave: warp pitch {weave.warp_pitch_px or 0:.1f} px, weft pitch "
-        f"{weave.weft_pitch_px or 0:.1f} px, turned {weave.angle_deg:.1f} degrees"
-    )
+    say(_weave_line(weave))
     base = get_model(options.weights_dir, options.base_model)
     before_model = current_model(options.weights_dir, options.machine_id, options.article)
     dataset = build_article_dataset(
@@ -323,3 +320,14 @@ def _describe(when: str, model: str, score: ArticleScore) -> str:
         f"{score.detection_at_fixed_fa:.0%} found at {FIXED_FALSE_ALARM_RATE:.0%} false alarms "
         f"(mAP50 {score.map50:.3f}, {score.images} images)"
     )
+
+
+def _weave_line(weave: WeaveMeasure) -> str:
+    """What the frames showed of the weave, saying so where a yarn family showed no period."""
+    if not weave.found:
+        return "weave: no yarn period found; defects are implanted at the default yarn pitch"
+    pitches = ", ".join(
+        f"{family} pitch " + ("not found" if pitch is None else f"{pitch:.1f} px")
+        for family, pitch in (("warp", weave.warp_pitch_px), ("weft", weave.weft_pitch_px))
+    )
+    return f"weave: {pitches}, turned {weave.angle_deg:.1f} degrees"

@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from loomsight.article.calibrate import _weave_line
 from loomsight.article.scoring import score_model
+from loomsight.article.weave import WeaveMeasure
 from loomsight.datasets.labels import ImageLabels, write_yolo_labels
 from loomsight.datasets.layout import write_data_yaml, write_image
 from loomsight.datasets.synth.moving_web import MovingWeb
@@ -184,3 +186,20 @@ def test_a_folder_without_a_scale_is_warned_about_and_too_few_frames_refused(
     assert refused.returncode != 0
     assert "no scale given" in refused.stderr
     assert "usable defect-free frames" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("pitches", "expected"),
+    [
+        ((6.1, 7.8), "weave: warp pitch 6.1 px, weft pitch 7.8 px, turned 0.0 degrees"),
+        ((6.1, None), "weave: warp pitch 6.1 px, weft pitch not found, turned 0.0 degrees"),
+        ((None, None), "weave: no yarn period found; defects are implanted at the default"),
+    ],
+)
+def test_the_weave_line_says_what_was_not_found(
+    pitches: tuple[float | None, float | None], expected: str
+) -> None:
+    warp, weft = pitches
+    angles = (None if warp is None else 0.0, None if weft is None else 0.0)
+    weave = WeaveMeasure(warp, weft, *angles, warp_prominence=40.0, weft_prominence=40.0, frames=8)
+    assert _weave_line(weave).startswith(expected)
