@@ -40,11 +40,12 @@ def _count(database_url: str, table: Any) -> int:
         engine.dispose()
 
 
-def _stored_ids(database_url: str) -> set[str]:
+def _stored_ids(database_url: str) -> list[str]:
+    """The ids of the events the API stored, one per row (a doubled event appears twice)."""
     engine = create_engine(database_url)
     try:
         with engine.connect() as connection:
-            return {str(i) for i in connection.execute(select(Event.event_id)).scalars()}
+            return [str(i) for i in connection.execute(select(Event.event_id)).scalars()]
     finally:
         engine.dispose()
 
@@ -129,20 +130,17 @@ def test_kill_9_and_restart_against_the_real_api_loses_and_doubles_nothing(
         settings = _settings(tmp_path, frames=None, api={"url": api.base_url, "model_poll_s": 0})
         config = _write_config(tmp_path, settings)
         process = _start_cli(config, tmp_path, token)
-        _wait_for_events(outbox, 8, lambda: _stored_ids(database_url))
+        _wait_for_events(outbox, 8, lambda: set(_stored_ids(database_url)))
         process.kill()
         process.wait(timeout=30)
         with sqlite3.connect(outbox) as db:
             pending = {row[0] for row in db.execute("SELECT event_id FROM events")}
-        stored_before = _stored_ids(database_url)
+        stored_before = set(_stored_ids(database_url))
         settings["source"]["max_frames"] = 4
         process = _start_cli(_write_config(tmp_path, settings), tmp_path, token)
         output, _ = process.communicate(timeout=120)
         assert process.returncode == 0, output
-        engine = create_engine(database_url)
-        with engine.connect() as connection:
-            ids = [str(i) for i in connection.execute(select(Event.event_id)).scalars()]
-        engine.dispose()
+        ids = _stored_ids(database_url)
         assert len(ids) == len(set(ids))  # stored once each
         assert (pending | stored_before) <= set(ids)  # nothing written before the kill is lost
         assert len(pending | stored_before) >= 8
