@@ -95,7 +95,7 @@ def train(
         model.add_callback("on_fit_epoch_end", report)
     arguments = _train_arguments(options)
     try:
-        model.train(**arguments)
+        model.train(trainer=_cloth_trainer(), **arguments)
     except FileNotFoundError as error:
         raise DatasetError(f"{options.data_yaml}: {error}") from None
     trainer = model.trainer
@@ -119,6 +119,23 @@ def _load_model(ultralytics: Any, model: str) -> Any:
         raise TrainingError(f"{model}: no such architecture or checkpoint") from None
     except Exception as error:  # ultralytics raises bare errors on corrupt checkpoints
         raise TrainingError(f"{model}: cannot load as a YOLO model ({error})") from None
+
+
+def _cloth_trainer() -> type:
+    """ultralytics' detection trainer with our quarter turns in its training data."""
+    from ultralytics.models.yolo.detect import DetectionTrainer
+
+    class ClothTrainer(DetectionTrainer):
+        def build_dataset(
+            self, img_path: str, mode: str = "train", batch: int | None = None
+        ) -> Any:
+            dataset = super().build_dataset(img_path, mode, batch)
+            if mode == "train":
+                names = self.data["names"]
+                augment.add_quarter_turns(dataset, [names[key] for key in sorted(names)])
+            return dataset
+
+    return ClothTrainer
 
 
 def _train_arguments(options: TrainOptions) -> dict[str, Any]:
