@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -39,3 +41,13 @@ def run_cli(tmp_path: Path) -> RunCli:
         return result
 
     return run
+
+
+@pytest.fixture(scope="session")
+def ultralytics_offline(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    """ultralytics, imported offline with its settings in a temporary folder."""
+    if importlib.util.find_spec("ultralytics") is None:
+        pytest.skip("ultralytics is not installed (train extra)")
+    from loomsight.training.offline import load_ultralytics
+
+    return load_ultralytics(tmp_path_factory.mktemp("ultralytics-home"))

@@ -115,9 +115,10 @@ def photometric_transforms() -> list[Any]:
 
 def describe() -> list[str]:
     """The augmentations in words, for the model card."""
+    swaps = ", ".join(f"{first} and {second}" for first, second in QUARTER_TURN_PAIRS)
     return [
         f"ultralytics: {', '.join(f'{key}={value}' for key, value in GEOMETRIC.items())}",
-        f"quarter turn (transpose; broken_end and broken_pick swap) p{QUARTER_TURN_P}",
+        f"quarter turn (transpose; {swaps} swap) p{QUARTER_TURN_P}",
         "albumentations: brightness/contrast +-25%/30% (p0.5), gamma 0.7-1.4 (p0.2), "
         "Gaussian or motion blur (p0.25), Gaussian noise 1-6% (p0.3), JPEG quality 50-95 (p0.2), "
         "to grey (p0.2), CLAHE (p0.05)",

@@ -6,12 +6,12 @@ activations fade layer by layer until every anchor scores the same class prior w
 its batch-norm statistics are therefore taken from 16 synthetic frames and the class bias raised,
 so that boxes and scores depend on the image (about 150 boxes per frame above 0.1). ultralytics is
 imported with the offline settings of ENVIRONMENT.md, set before its first import; tests that need
-it are skipped where the train extra is not installed (an edge-only venv).
+it are skipped where the train extra is not installed (an edge-only venv): see the
+`ultralytics_offline` fixture in tests/conftest.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -35,16 +35,6 @@ class ExportedModels:
     static: Path  # [1, 3, 160, 160] -> [1, 12, 525]
     dynamic: Path  # [batch, 3, height, width] -> [batch, 12, anchors]
     nms: Path  # [1, 3, 160, 160] -> [1, 300, 6]
-
-
-@pytest.fixture(scope="session")
-def ultralytics_offline(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
-    """ultralytics, imported offline with its settings in a temporary folder."""
-    if importlib.util.find_spec("ultralytics") is None:
-        pytest.skip("ultralytics is not installed (train extra)")
-    from loomsight.training.offline import load_ultralytics
-
-    return load_ultralytics(tmp_path_factory.mktemp("ultralytics-home"))
 
 
 @pytest.fixture(scope="session")

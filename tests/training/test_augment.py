@@ -9,17 +9,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from loomsight.datasets.data_yaml import class_names_of
 from loomsight.datasets.synth.dataset import SynthOptions, generate_dataset
 from loomsight.training.augment import QuarterTurn, add_quarter_turns, quarter_turn_classes
-from loomsight.training.offline import load_ultralytics
 
 NAMES = ["hole", "stain", "broken_end", "broken_pick", "slub", "knot", "defect"]
-
-
-@pytest.fixture(scope="module")
-def ultralytics(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
-    """ultralytics configured offline (imported only through our loader)."""
-    return load_ultralytics(tmp_path_factory.mktemp("ultralytics-home"))
 
 
 def test_only_the_warp_and_weft_faults_trade_classes() -> None:
@@ -41,7 +35,7 @@ def _missing_weft_yarn() -> dict[str, Any]:
 
 
 def test_a_turned_missing_weft_yarn_becomes_a_missing_warp_yarn_under_its_box(
-    ultralytics: ModuleType,
+    ultralytics_offline: ModuleType,
 ) -> None:
     labels = QuarterTurn(NAMES, p=1.0)(_missing_weft_yarn())
     image, instances = labels["img"], labels["instances"]
@@ -58,7 +52,7 @@ def test_a_turned_missing_weft_yarn_becomes_a_missing_warp_yarn_under_its_box(
     assert labels["resized_shape"] == (96, 64)
 
 
-def test_without_the_turn_nothing_changes(ultralytics: ModuleType) -> None:
+def test_without_the_turn_nothing_changes(ultralytics_offline: ModuleType) -> None:
     labels = QuarterTurn(NAMES, p=0.0)(_missing_weft_yarn())
     assert labels["img"].shape == (64, 96, 3)
     assert labels["cls"].tolist() == [[NAMES.index("broken_pick")]]
@@ -71,7 +65,7 @@ def _is_turn(transform: Any) -> bool:
 
 
 def test_a_real_training_dataset_turns_before_format_also_after_mosaic_closes(
-    tmp_path: Path, ultralytics: ModuleType
+    tmp_path: Path, ultralytics_offline: ModuleType
 ) -> None:
     generate_dataset(SynthOptions(count=6, seed=3, size_wh=(96, 96)), tmp_path)
     from ultralytics.cfg import get_cfg
@@ -80,9 +74,8 @@ def test_a_real_training_dataset_turns_before_format_also_after_mosaic_closes(
 
     cfg = get_cfg(overrides={"imgsz": 96, "mosaic": 1.0})
     data = check_det_dataset(str(tmp_path / "data.yaml"))
-    names = [data["names"][key] for key in sorted(data["names"])]
     dataset = build_yolo_dataset(cfg, data["train"], 2, data, mode="train")
-    add_quarter_turns(dataset, names, p=1.0)
+    add_quarter_turns(dataset, class_names_of(tmp_path / "data.yaml"), p=1.0)
     for _ in range(2):  # as built, then as rebuilt for the last epochs without mosaic
         transforms = dataset.transforms.transforms
         assert [_is_turn(t) for t in transforms].count(True) == 1
