@@ -24,6 +24,12 @@ from loomsight.errors import ModelFileError
 from loomsight.inference.decode import OutputFormat, decode, thresholds_by_name
 from loomsight.inference.detections import Detections
 from loomsight.inference.letterbox import Letterbox, as_bgr, to_input_tensor
+from loomsight.inference.line_join import (
+    LINE_CLASSES,
+    LINE_JOIN_CONF,
+    MAX_GAP_PX,
+    join_line_pieces,
+)
 from loomsight.inference.model_card import CARD_FILE, ModelCard, file_sha256, read_card
 from loomsight.inference.tiling import TilingMode, frame_tiles, merge_tiles, needs_tiling
 
@@ -48,6 +54,11 @@ class DetectorOptions(BaseModel):
     auto_tile_factor: float = Field(default=1.5, ge=1)  # "auto": tile when a side > input * this
     max_batch: int = Field(default=16, ge=1)  # most images or tiles per run (dynamic batch only)
     rect: bool = True  # models of dynamic height and width: pad only to the stride (ultralytics)
+    # Yarn-line classes whose pieces are joined into one box (see inference/line_join.py); names
+    # the model lacks are ignored, () turns joining off.
+    line_classes: tuple[str, ...] = LINE_CLASSES
+    line_gap_px: float = Field(default=MAX_GAP_PX, ge=0)  # largest gap between pieces of a line
+    line_join_conf: Unit = LINE_JOIN_CONF  # pieces scored below it are not joined
 
 
 def _dims(shape: Sequence[Any]) -> str:
@@ -110,6 +121,17 @@ class OnnxDetector:
         conf_or_base = base_conf if conf is None else conf
         self.class_thresholds = thresholds_by_name(self.names, conf_or_base, base_conf)
         self.iou_threshold = base_iou if iou is None else iou
+        self.line_class_ids = {
+            k for k, name in enumerate(self.names) if name in self.options.line_classes
+        }
+        # Line classes are decoded down to the join threshold, so that a reported line spans its
+        # weaker pieces too; what is reported is then filtered by `class_thresholds`.
+        lines = np.isin(np.arange(len(self.names)), sorted(self.line_class_ids))
+        self.decode_thresholds = np.where(
+            lines,
+            np.minimum(self.class_thresholds, self.options.line_join_conf),
+            self.class_thresholds,
+        ).astype(np.float32)
         self.model_version = self._version()
         logger.info(
             "loaded %s: version %s, input %s, %d classes, %s output, batch %s",
@@ -203,7 +225,7 @@ class OnnxDetector:
         """Letterboxed images -> detections in input pixels, several images of one shape per run
         if the batch size is dynamic (zero-padded to a fixed batch size otherwise)."""
         step = self.batch_size or self.options.max_batch
-        thresholds = (self.class_thresholds, self.iou_threshold, self.options.max_det)
+        thresholds = (self.decode_thresholds, self.iou_threshold, self.options.max_det)
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for index, image in enumerate(letterboxed):
             by_shape.setdefault(image.shape, []).append(index)
@@ -256,6 +278,10 @@ class OnnxDetector:
                 if len(windows) > 1
                 else per_tile[0]
             )
+            detections = join_line_pieces(
+                detections, self.line_class_ids, options.line_join_conf, options.line_gap_px
+            )
             longer_side_px = detections.size_wh_px.max(axis=1, initial=0.0)
-            results.append(detections.filter(longer_side_px >= options.min_size_px))
+            reported = detections.confidence >= self.class_thresholds[detections.class_id]
+            results.append(detections.filter(reported & (longer_side_px >= options.min_size_px)))
         return results

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from loomsight.datasets.tiling import TileWindow, tile_grid
+from loomsight.inference.box_groups import linked_groups
 from loomsight.inference.decode import nms_batched
 from loomsight.inference.detections import Detections
 
@@ -121,25 +122,16 @@ def join_cut_boxes(
     pairs = _cut_pairs(xyxy, detections.class_id, tile_index, tiles_xyxy, resolution_wh, touch_px)
     if not pairs:
         return detections
-    parent = list(range(len(detections)))
-
-    def root(k: int) -> int:
-        while parent[k] != k:
-            parent[k] = parent[parent[k]]
-            k = parent[k]
-        return k
-
-    for i, j in pairs:
-        parent[root(i)] = root(j)
-    roots, group = np.unique([root(k) for k in range(len(detections))], return_inverse=True)
-    x1y1 = np.full((len(roots), 2), np.inf, np.float32)
-    x2y2 = np.full((len(roots), 2), -np.inf, np.float32)
-    confidence = np.zeros(len(roots), np.float32)
+    group = linked_groups(len(detections), pairs)
+    first = np.unique(group, return_index=True)[1]  # first box of each group
+    x1y1 = np.full((len(first), 2), np.inf, np.float32)
+    x2y2 = np.full((len(first), 2), -np.inf, np.float32)
+    confidence = np.zeros(len(first), np.float32)
     np.minimum.at(x1y1, group, xyxy[:, :2])
     np.maximum.at(x2y2, group, xyxy[:, 2:])
     np.maximum.at(confidence, group, detections.confidence)
-    logger.debug("joined %d cut boxes into %d", len(detections), len(roots))
-    return Detections(np.hstack([x1y1, x2y2]), confidence, detections.class_id[roots])
+    logger.debug("joined %d cut boxes into %d", len(detections), len(first))
+    return Detections(np.hstack([x1y1, x2y2]), confidence, detections.class_id[first])
 
 
 def merge_tiles(

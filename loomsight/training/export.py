@@ -149,7 +149,10 @@ def check_parity(
 
     if not images:
         raise TrainingError("parity check: no sample images given")
-    options = DetectorOptions(conf_threshold=PARITY_CONF, iou_threshold=0.7, tiling="off")
+    # Line pieces are not joined: ultralytics' predict does not join them.
+    options = DetectorOptions(
+        conf_threshold=PARITY_CONF, iou_threshold=0.7, tiling="off", line_classes=()
+    )
     detector = OnnxDetector(onnx_path, options)
     worst_px, worst_score, compared = 0.0, 0.0, 0
     for path in images:
