@@ -5,6 +5,7 @@ The runners, on the same frames (synthetic fabric, BGR, made once per size) and 
   frames letterboxed beforehand): the limit for this model on this CPU;
 - `ours`: `OnnxDetector.detect` with tiling off (the whole frame letterboxed into 416x416, as
   ultralytics does), and with tiling "auto" where the frame needs tiles (what the agent runs);
+  fp32 also with the joining of yarn-line pieces off, to show what joining costs;
 - `ultralytics`: `YOLO(onnx, task="detect").predict(frame, imgsz=416, verbose=False)`. The shipped
   model has a dynamic input, so ultralytics letterboxes to the smallest stride multiple ("rect",
   416x256 for 1280x720) while we always pad to 416x416; a second row, `rect=False`, is the same
@@ -157,6 +158,11 @@ def _runners(
             Runner(f"session.run {precision}", _bare_call(detector, tensors), detector.session),
             Runner(f"ours {precision}", _detect_call(detector, frames), detector.session),
         ]
+        if precision == "fp32":  # the cost of joining yarn-line pieces (inference/line_join.py)
+            unjoined = _timed_detector(path, "off", threads, line_classes=())
+            runners.append(
+                Runner("ours fp32, joining off", _detect_call(unjoined, frames), unjoined.session)
+            )
         if needs_tiling(resolution_wh, detector.input_size_hw, "auto", 1.5):
             tiled = _timed_detector(path, "auto", threads)
             runners.append(
@@ -167,8 +173,13 @@ def _runners(
     return runners
 
 
-def _timed_detector(path: Path, tiling: TilingMode, threads: int) -> OnnxDetector:
-    detector = OnnxDetector(path, DetectorOptions(tiling=tiling), threads=threads)
+def _timed_detector(
+    path: Path, tiling: TilingMode, threads: int, line_classes: tuple[str, ...] | None = None
+) -> OnnxDetector:
+    options = DetectorOptions(tiling=tiling)
+    if line_classes is not None:
+        options = options.model_copy(update={"line_classes": line_classes})
+    detector = OnnxDetector(path, options, threads=threads)
     detector.session = TimedSession(detector.session)
     return detector
 

@@ -21,8 +21,9 @@ def test_detector_latency_prints_all_runners_and_the_targets(
     args = ["--sizes", "640x480", "--threads", "1", "--frames", "2", "--rounds", "1"]
     detector_latency.main([*args, "--warmup", "1"])
     out = capsys.readouterr().out
-    runners = ["session.run fp32", "ours fp32", "ours fp32, tiled", "ultralytics fp32"]
-    runners += ["ultralytics fp32, rect=False", "session.run int8", "ours int8, tiled"]
+    runners = ["session.run fp32", "ours fp32", "ours fp32, tiled", "ours fp32, joining off"]
+    runners += ["ultralytics fp32", "ultralytics fp32, rect=False"]
+    runners += ["session.run int8", "ours int8, tiled"]
     for runner in runners:
         assert f"│ {runner} " in out, runner
     assert "1x3x416x416" in out and "4x3x416x416" in out  # one letterboxed frame; 4 tiles
