@@ -192,3 +192,17 @@ def test_the_detector_joins_line_pieces(
     detector = OnnxDetector(pieces_model, DetectorOptions.model_validate(options))
     found = detector.detect(np.full((160, 160, 3), 128, np.uint8))
     assert sorted(as_rows(found)) == sorted(expected)
+
+
+def test_a_line_across_a_wide_frame_is_one_defect(tmp_path: Path) -> None:
+    """Each 160-px tile of a 1000-px frame sees a piece of one weft line, 20 px short of its
+    borders (so the tile join does not apply): joined, the frame holds one line, end to end."""
+    piece = raw_output([(80, 80, 120, 6, 0.6, 0)], class_count=3)  # x 20..140 in every tile
+    model = write_tiny_onnx(
+        tmp_path / "model.onnx", ["batch", 3, 160, 160], "constant", piece, NAMES
+    )
+    frame = np.full((160, 1000, 3), 128, np.uint8)
+    pieces = OnnxDetector(model, DetectorOptions(line_classes=())).detect(frame)
+    assert len(pieces) == 8  # one per tile
+    line = OnnxDetector(model).detect(frame)
+    assert as_rows(line) == [(20, 77, 980, 83, 0.6, 0)]
