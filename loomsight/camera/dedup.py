@@ -14,7 +14,10 @@ and at most `max_remembered` defects are kept.
 Before that, the pieces of one line-like defect within a frame are joined: same-class boxes, each
 at least LINE_ASPECT times longer than wide in one direction, in a row in that direction within
 `join_gap_mm` (a weft fault across the web comes out of the tiles of a wide frame as a row of
-short boxes) become one defect. Compact defects side by side stay apart.
+short boxes) become one defect. Compact defects side by side stay apart. The detector has already
+joined the pieces of yarn-line classes (`loomsight.inference.line_join`, with pieces under its
+reporting threshold and so also in `loomsight evaluate`); this catches what is left: elongated
+boxes of other classes, and line pieces of a detector whose joining is turned off.
 """
 
 from __future__ import annotations

@@ -18,6 +18,10 @@ when its best piece passes its threshold. A weak piece so lengthens a line found
 but never makes a defect of its own; and since no piece below `LINE_JOIN_CONF` takes part, the
 boxes reported at the operating threshold are the same whether the detector keeps lower scores
 (as evaluation does) or not.
+
+The camera's dedup (`loomsight.camera.dedup.join_pieces`) joins elongated boxes of any class in
+fabric millimetres afterwards; joining here, before the threshold, is what lets weak pieces
+lengthen a line and lets `loomsight evaluate` score what the camera reports.
 """
 
 from __future__ import annotations
