@@ -83,5 +83,10 @@ def evaluate_command(
         f"false alarm on {result.image_false_alarm_rate:.1%} of {result.defect_free_images} "
         "defect-free images"
     )
+    if result.line_classes:
+        console.print(
+            f"pieces of one yarn line joined into one box, as the camera does: "
+            f"{', '.join(result.line_classes)}"
+        )
     if json_out is not None:
         json_out.write_text(json.dumps(result.as_json(), indent=2) + "\n", encoding="utf-8")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -60,6 +60,7 @@ class Evaluation:
     image_detection_rate: float
     image_false_alarm_rate: float
     per_class: list[ClassScore] = field(default_factory=list)
+    line_classes: list[str] = field(default_factory=list)  # whose pieces the detector joined
 
     def as_json(self) -> dict[str, Any]:
         out = {key: value for key, value in self.__dict__.items() if key != "per_class"}
@@ -185,11 +186,12 @@ def evaluate_onnx(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Evaluation:
     """Evaluate one ONNX file as `loomsight evaluate` does: at the operating threshold of its card
-    (0.25 without one), tiling large images as the camera does, classes matched by name."""
+    (0.25 without one), tiling large images and joining yarn-line pieces as the camera does,
+    classes matched by name."""
     from loomsight.inference.detector import DetectorOptions, OnnxDetector
 
     detector = OnnxDetector(path, DetectorOptions(conf_threshold=MAP_CONF, tiling=tiling), threads)
-    return evaluate(
+    result = evaluate(
         detector.detect,
         data_yaml,
         detector.card.conf_threshold if detector.card else 0.25,
@@ -200,6 +202,8 @@ def evaluate_onnx(
         on_progress=on_progress,
         model_names=detector.names,
     )
+    line_classes = [detector.names[k] for k in sorted(detector.line_class_ids)]
+    return replace(result, line_classes=line_classes)
 
 
 def _class_map(model_names: Sequence[str], data_names: list[str]) -> npt.NDArray[np.int64]:

@@ -96,6 +96,7 @@ def test_train_export_register_with_the_network_cut_off(
     figures = json.loads(report.read_text())
     assert figures["images"] == 10 and figures["model"] == card.version
     assert set(figures["per_class"]) == set(card.classes)
+    assert figures["line_classes"] == ["broken_end", "broken_pick"]  # joined as the camera does
     for key in (
         "map50",
         "map50_95",
