@@ -1,4 +1,4 @@
-"""Group boxes linked in pairs (the parts of one defect) and replace each group by one box."""
+"""Group boxes linked in pairs (the parts of one defect), transitively, by union-find."""
 
 from __future__ import annotations
 
