@@ -122,3 +122,18 @@ def test_two_windows_of_one_roll_agree_where_they_overlap() -> None:
     first = render_cloth(spec, Window(1000.0, 5000.0, 200, 300), [defect])
     second = render_cloth(spec, Window(1000.0, 5100.0, 200, 300), [defect])
     np.testing.assert_allclose(first.bgr[100:], second.bgr[:200], atol=1e-4)
+
+
+@pytest.mark.parametrize("weave", list(WeaveKind))
+def test_a_knot_box_hugs_its_body(weave: WeaveKind) -> None:
+    """Fibre tails reach at most a fifth of the knot's length past its body, so the box stays
+    about the size of the knot that can be seen (long faint tails once made it up to 2.8 times
+    the knot's length, at random)."""
+    for seed in range(8):
+        spec, defect = _defect("knot", weave, seed)
+        rendered = render_cloth(spec, WINDOW, [defect])
+        labels = labels_from_footprints(
+            rendered.defects, rendered.footprints, FABRIC_CLASSES, (SIZE_PX, SIZE_PX), pad_px=0
+        )
+        x1, y1, x2, y2 = labels.xyxy_px[0]
+        assert max(x2 - x1, y2 - y1) <= 1.4 * defect.length_px + 3
