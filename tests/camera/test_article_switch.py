@@ -52,7 +52,12 @@ def test_the_running_agent_takes_the_articles_model_when_the_article_changes(
             "models_dir": str(tmp_path / "models"),
             "uploader": {"idle_poll_s": 0.2},
         }
-        config = _write_config(tmp_path, _settings(tmp_path, frames=None, api=agent_api))
+        settings = _settings(tmp_path, frames=None, api=agent_api)
+        # Frames at the camera's pace, as on a loom: a source as fast as the CPU allows once piled
+        # up more events than the uploader sent, and the twill model's first event waited behind
+        # them past the timeout on a loaded CI machine.
+        settings["source"]["realtime"] = True
+        config = _write_config(tmp_path, settings)
         process = _start_cli(config, tmp_path, made.json()["token"])
 
         _wait(lambda: len(_event_versions(database_url)) >= 4, "four events", timeout_s=30)
