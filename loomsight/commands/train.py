@@ -45,13 +45,19 @@ def train_command(
         False, "--cache", help="Hold decoded training images in memory (faster epochs, more RAM)."
     ),
     resume: bool = typer.Option(False, "--resume", help="Go on with the interrupted run --name."),
+    settings: list[str] = typer.Option(
+        [],
+        "--set",
+        help="A further ultralytics training argument as KEY=VALUE, repeatable: "
+        "--set optimizer=AdamW --set lr0=0.0005 (recorded in the run summary and model card).",
+    ),
 ) -> None:
     """Train a detector on DATA; writes runs/NAME (ultralytics results + loomsight_summary.json).
 
     Ctrl-C stops it; `--resume --name NAME` goes on from the last epoch. Export the result with
     `loomsight export runs/NAME/weights/best.pt --name MODEL`.
     """
-    from loomsight.training.train import TrainOptions, train
+    from loomsight.training.train import TrainOptions, extra_arguments, train
 
     if resume and name is None:
         raise TrainingError("--resume needs the --name of the run to go on with")
@@ -69,6 +75,7 @@ def train_command(
         cache=cache,
         resume=resume,
         time_h=time_h,
+        extra=extra_arguments(settings),
     )
     console = Console(stderr=True)
 

@@ -6,10 +6,12 @@ import json
 import logging
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from loomsight.datasets.check import check_label_text
 from loomsight.datasets.data_yaml import class_names_of, label_path, split_images
@@ -49,6 +51,31 @@ class TrainResult:
     metrics: dict[str, float]
 
 
+# Arguments `--set` may not change: they are the command's own flags, or keep training offline.
+OWN_ARGUMENTS = frozenset(
+    {"data", "model", "project", "name", "exist_ok", "resume", "pretrained", "amp", "plots"}
+)
+
+
+def extra_arguments(items: Sequence[str]) -> dict[str, Any]:
+    """Further ultralytics training arguments from KEY=VALUE strings; values are read as YAML
+    (0.0005 a number, true a bool, AdamW a string). TrainingError for a malformed item or an
+    argument the command owns."""
+    arguments: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise TrainingError(f"--set {item!r}: expected KEY=VALUE, e.g. lr0=0.0005")
+        if key in OWN_ARGUMENTS:
+            raise TrainingError(f"--set {key}: set by loomsight itself, not by --set")
+        try:
+            arguments[key] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            raise TrainingError(f"--set {item!r}: the value is not readable") from None
+    return arguments
+
+
 def check_data_yaml(path: Path) -> list[str]:
     """Class names of a training data.yaml; DatasetError if a split is missing or empty, or a label
     file is malformed or names a class the yaml does not have."""
@@ -76,6 +103,7 @@ def train(
     ultralytics = load_ultralytics()
     if options.model.endswith(".pt") and not Path(options.model).is_file():
         raise TrainingError(f"{options.model}: checkpoint does not exist")
+    _check_extra_arguments(options.extra)
     started = time.monotonic()
     if options.resume:
         last = options.run_dir / "weights" / "last.pt"
@@ -110,6 +138,16 @@ def train(
     )
     _write_summary(options, result, arguments)
     return result
+
+
+def _check_extra_arguments(extra: dict[str, Any]) -> None:
+    """TrainingError naming any argument ultralytics' trainer does not know (a typo would
+    otherwise stop it with its own traceback)."""
+    from ultralytics.utils import DEFAULT_CFG_DICT
+
+    unknown = sorted(set(extra) - set(DEFAULT_CFG_DICT) - {"augmentations"})
+    if unknown:
+        raise TrainingError(f"not ultralytics training arguments: {', '.join(unknown)}")
 
 
 def _load_model(ultralytics: Any, model: str) -> Any:

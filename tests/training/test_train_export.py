@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from loomsight.datasets.synth.dataset import SynthOptions, generate_dataset
-from loomsight.errors import DatasetError
+from loomsight.errors import DatasetError, TrainingError
 from loomsight.inference.model_card import read_card
 from loomsight.training.export import ExportOptions, export_model
 from loomsight.training.provenance import data_fingerprint
@@ -167,3 +167,42 @@ def test_fine_tuning_keeps_the_checkpoint_weights(
 
     options = TrainOptions(data_yaml=Path("d.yaml"), model=model, run_dir=Path("runs/x"))
     assert _train_arguments(options)["pretrained"] is starts_from_its_weights
+
+
+def test_set_reads_further_training_arguments_as_yaml_values() -> None:
+    from loomsight.training.train import extra_arguments
+
+    assert extra_arguments(["optimizer=AdamW", "lr0=0.0005", "cos_lr=true", "close_mosaic=2"]) == {
+        "optimizer": "AdamW",
+        "lr0": 0.0005,
+        "cos_lr": True,
+        "close_mosaic": 2,
+    }
+    for bad, message in [
+        ("lr0", "expected KEY=VALUE"),
+        ("=3", "expected KEY=VALUE"),
+        ("amp=true", "set by loomsight itself"),  # the AMP check would download weights
+        ("data=other.yaml", "set by loomsight itself"),
+        ("lr0=[1", "not readable"),
+    ]:
+        with pytest.raises(TrainingError, match=message):
+            extra_arguments([bad])
+
+
+def test_cli_refuses_a_training_argument_ultralytics_does_not_know(
+    run_cli: RunCli, tiny_data: Path, tmp_path: Path
+) -> None:
+    typo = run_cli(
+        "train",
+        "--data",
+        str(tiny_data),
+        "--model",
+        "yolov8n.yaml",
+        "--set",
+        "lr_0=0.001",
+        "--runs",
+        str(tmp_path / "runs"),
+    )
+    assert typo.returncode == 2
+    assert "not ultralytics training arguments: lr_0" in typo.stderr
+    assert "Traceback" not in typo.stderr and not (tmp_path / "runs").exists()
