@@ -49,7 +49,7 @@ def train_command(
         [],
         "--set",
         help="A further ultralytics training argument as KEY=VALUE, repeatable: "
-        "--set optimizer=AdamW --set lr0=0.0005 (recorded in the run summary and model card).",
+        "--set optimizer=AdamW --set lr0=0.0005 (recorded in runs/NAME/loomsight_summary.json).",
     ),
 ) -> None:
     """Train a detector on DATA; writes runs/NAME (ultralytics results + loomsight_summary.json).
