@@ -137,9 +137,10 @@ class Knot(Slub):
 def _fibre_tails(defect: DefectSpec, canvas: Canvas) -> BoolArray:
     """Two short cut yarn ends sticking out of a knot, drawn in pixels.
 
-    They reach at most a fifth of the knot's length past its body and are drawn darker than the
-    yarn, so every pixel they add to the label box can be seen: faint tails reaching up to 0.9
-    of the length past the body once stretched knot boxes to nearly twice the visible knot."""
+    They are faint (a shade darker than the yarn, one pixel wide) and reach at most a fifth of the
+    knot's length past its body, so the label box, which takes in every drawn pixel, stays about
+    the size of the knot that can be seen: tails reaching up to 0.9 of the length past the body
+    once stretched knot boxes to nearly twice the visible knot, at random."""
     import cv2
 
     height, width = canvas.window.shape_hw
@@ -153,6 +154,6 @@ def _fibre_tails(defect: DefectSpec, canvas: Canvas) -> BoolArray:
         end = (cx + np.cos(angle) * length, cy + np.sin(angle) * length)
         points = np.round(np.array([[cx, cy], end]) * (1 << scale)).astype(np.int32)
         cv2.polylines(alpha, [points], False, 1.0, 1, cv2.LINE_AA, scale)
-    colour = yarn_colour(canvas, warp=True) * 0.55
-    canvas.paint(alpha * 0.9, (float(colour[0]), float(colour[1]), float(colour[2])))
-    return alpha > 0.25
+    colour = yarn_colour(canvas, warp=True) * 0.9
+    canvas.paint(alpha * 0.85, (float(colour[0]), float(colour[1]), float(colour[2])))
+    return alpha > 0.05
