@@ -51,9 +51,14 @@ class TrainResult:
     metrics: dict[str, float]
 
 
-# Arguments `--set` may not change: they are the command's own flags, or keep training offline.
+# Arguments `--set` may not change: those `loomsight train` has a flag for, those naming the run
+# folder, and those keeping training offline (amp, plots) with our cloth augmentations in.
 OWN_ARGUMENTS = frozenset(
-    {"data", "model", "project", "name", "exist_ok", "resume", "pretrained", "amp", "plots"}
+    {
+        *("data", "model", "epochs", "imgsz", "batch", "device", "workers", "seed"),
+        *("cache", "time", "resume", "project", "name", "exist_ok", "pretrained"),
+        *("amp", "plots", "augmentations"),
+    }
 )
 
 
@@ -68,7 +73,7 @@ def extra_arguments(items: Sequence[str]) -> dict[str, Any]:
         if not sep or not key:
             raise TrainingError(f"--set {item!r}: expected KEY=VALUE, e.g. lr0=0.0005")
         if key in OWN_ARGUMENTS:
-            raise TrainingError(f"--set {key}: set by loomsight itself, not by --set")
+            raise TrainingError(f"--set {key}: set by loomsight itself or by its own flag")
         try:
             arguments[key] = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:
@@ -145,7 +150,7 @@ def _check_extra_arguments(extra: dict[str, Any]) -> None:
     otherwise stop it with its own traceback)."""
     from ultralytics.utils import DEFAULT_CFG_DICT
 
-    unknown = sorted(set(extra) - set(DEFAULT_CFG_DICT) - {"augmentations"})
+    unknown = sorted(set(extra) - set(DEFAULT_CFG_DICT) - OWN_ARGUMENTS)
     if unknown:
         raise TrainingError(f"not ultralytics training arguments: {', '.join(unknown)}")
 

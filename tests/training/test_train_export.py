@@ -183,6 +183,7 @@ def test_set_reads_further_training_arguments_as_yaml_values() -> None:
         ("=3", "expected KEY=VALUE"),
         ("amp=true", "set by loomsight itself"),  # the AMP check would download weights
         ("data=other.yaml", "set by loomsight itself"),
+        ("epochs=3", "or by its own flag"),  # --epochs says it
         ("lr0=[1", "not readable"),
     ]:
         with pytest.raises(TrainingError, match=message):
