@@ -118,13 +118,20 @@ def train(
     else:
         model = _load_model(ultralytics, options.model)
     if on_epoch is not None:
+        trained: list[int] = []  # epoch indices ultralytics finished training
 
-        def report(trainer: Any) -> None:  # ultralytics calls it again after the final validation
-            epoch, epochs = int(trainer.epoch) + 1, int(trainer.epochs)
-            if epoch <= epochs:
+        def note_trained(trainer: Any) -> None:
+            trained.append(int(trainer.epoch))
+
+        def report(trainer: Any) -> None:
+            # ultralytics calls this again after the final validation of best.pt, with the epoch
+            # index one past the last; after a time-limited run its epoch total is re-estimated
+            # and may be larger, so only epochs seen training are reported.
+            if trained and int(trainer.epoch) == trained[-1]:
                 metrics = {k: float(v) for k, v in (trainer.metrics or {}).items()}
-                on_epoch(epoch, epochs, metrics)
+                on_epoch(trained[-1] + 1, max(int(trainer.epochs), trained[-1] + 1), metrics)
 
+        model.add_callback("on_train_epoch_end", note_trained)
         model.add_callback("on_fit_epoch_end", report)
     arguments = _train_arguments(options)
     try:

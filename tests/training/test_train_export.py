@@ -108,6 +108,29 @@ def test_train_export_register_with_the_network_cut_off(
         assert 0.0 <= figures[key] <= 1.0
 
 
+def test_a_time_limited_run_reports_only_the_epochs_it_trained(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    """With a time limit ultralytics re-estimates its epoch total and then validates best.pt
+    through the same callback as an epoch: that validation is not an epoch trained."""
+    seen: list[tuple[int, int]] = []
+    result = train(
+        TrainOptions(
+            data_yaml=tiny_data,
+            model="yolov8n.yaml",
+            run_dir=tmp_path / "runs" / "timed",
+            epochs=1,
+            imgsz=160,
+            batch=8,
+            time_h=1.0,
+        ),
+        on_epoch=lambda epoch, total, metrics: seen.append((epoch, total)),
+    )
+    rows = (result.run_dir / "results.csv").read_text().strip().splitlines()[1:]
+    assert [epoch for epoch, _ in seen] == [1] == list(range(1, result.epochs_done + 1))
+    assert len(rows) == result.epochs_done
+
+
 def test_training_data_errors_name_the_file(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere.yaml"
     with pytest.raises(DatasetError, match="does not exist"):
