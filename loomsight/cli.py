@@ -15,6 +15,7 @@ from rich.logging import RichHandler
 
 from loomsight import __version__
 from loomsight.commands import (
+    average,
     calibrate,
     dataset_check,
     dataset_import,
@@ -56,6 +57,7 @@ dataset_app.add_typer(dataset_import.import_app, name="import")
 app.command("synth")(synth.synth_command)
 app.command("train")(train.train_command)
 app.command("export")(export.export_command)
+app.command("average")(average.average_command)
 app.command("evaluate")(evaluate.evaluate_command)
 app.add_typer(models.models_app, name="models")
 app.command("inspect")(inspection.inspect_command)
