@@ -126,6 +126,12 @@ def export_command(
             f"max box difference {parity.max_box_diff_px:.3f} px, max score difference "
             f"{parity.max_score_diff:.4f}"
         )
+        if parity.boxes_compared == 0:
+            typer.echo(
+                "warning: the checkpoint found no defect on the parity images, so no box was "
+                "compared; pass --samples with images of defects to check the export",
+                err=True,
+            )
     if card.int8 is not None:
         typer.echo(
             f"int8: {weights / name / card.int8.file} ({card.int8.size_bytes / 1e6:.1f} MB, "

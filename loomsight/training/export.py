@@ -122,6 +122,7 @@ def export_model(options: ExportOptions) -> ModelCard:
         training={
             "args": _jsonable(train_args),
             **training_record(options.checkpoint, train_args),
+            **_averaged_from(model),
             **(options.training or {}),
         },
         augmentations=augment.describe(),
@@ -215,6 +216,12 @@ def _match(
     for i in set(range(len(xyxy))) - used:
         worst_score = max(worst_score, float(conf[i]) - PARITY_CONF)
     return worst_px, worst_score, len(used)
+
+
+def _averaged_from(model: Any) -> dict[str, Any]:
+    """What `loomsight average` mixed (two checkpoints, a weight) if the checkpoint is a mix."""
+    averaged = (getattr(model, "ckpt", None) or {}).get("averaged_from")
+    return {"averaged_from": averaged} if averaged else {}
 
 
 def _set_metadata(graph: Any, values: dict[str, str]) -> None:

@@ -3,6 +3,7 @@ that cannot be mixed are refused with a clear message."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -116,3 +117,31 @@ def test_cli_writes_the_mix_and_refuses_a_missing_file(
     missing = run_cli("average", str(first), "nope.pt", "--weight", "0.3", "--out", "y.pt")
     assert missing.returncode == 2 and "nope.pt: checkpoint does not exist" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_an_exported_mix_names_its_sources_in_the_card(
+    pair: tuple[Path, Path], tmp_path: Path, run_cli: RunCli
+) -> None:
+    import cv2
+
+    first, second = pair
+    mix = average_checkpoints(first, second, 0.3, tmp_path / "mix.pt").checkpoint
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for index in range(2):
+        image = np.random.default_rng(index).integers(0, 255, (160, 160, 3), dtype=np.uint8)
+        cv2.imwrite(str(samples / f"{index}.png"), image)
+    done = run_cli(
+        "export", str(mix), "--name", "mix", "--weights", str(tmp_path / "w"),
+        "--samples", str(samples),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    card = json.loads((tmp_path / "w" / "mix" / "model.json").read_text())
+    assert card["training"]["averaged_from"] == {
+        "first": str(first),
+        "second": str(second),
+        "second_weight": 0.3,
+    }
+    # Untrained weights find nothing, so the parity check had no box to compare: said so.
+    assert card["parity"]["boxes_compared"] == 0
+    assert "no box was compared" in done.stderr
