@@ -54,6 +54,8 @@ def average_checkpoints(
 
     OUT keeps SECOND's training arguments and records both sources; the two must have the same
     layers, shapes and class names, else TrainingError."""
+    import torch
+
     if not 0.0 <= second_weight <= 1.0:
         raise TrainingError(
             f"the second checkpoint's weight must be in [0, 1], got {second_weight}"
@@ -100,8 +102,6 @@ def average_checkpoints(
             "second_weight": second_weight,
         },
     }
-    import torch
-
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     torch.save(result, partial)
