@@ -78,6 +78,12 @@ def export_model(options: ExportOptions) -> ModelCard:
     model = load_checkpoint(ultralytics, options.checkpoint)
     train_args = dict(getattr(model.model, "args", {}) or {})
     imgsz = int(options.imgsz or train_args.get("imgsz") or 640)
+    staging = options.weights_dir / f".{options.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    # ultralytics writes its ONNX file beside the checkpoint it loaded: pointed into staging, it
+    # never overwrites the model.onnx beside a registry checkpoint exported under another name.
+    model.model.pt_path = str(staging / CHECKPOINT_FILE)
     exported = Path(
         model.export(
             format="onnx",
@@ -90,9 +96,6 @@ def export_model(options: ExportOptions) -> ModelCard:
             device="cpu",
         )
     )
-    staging = options.weights_dir / f".{options.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     onnx_path = staging / ONNX_FILE
     created = datetime.now(UTC).replace(microsecond=0)
     version = f"{options.name}@{created.strftime('%Y%m%dT%H%M%SZ')}"

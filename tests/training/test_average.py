@@ -136,6 +136,7 @@ def test_an_exported_mix_names_its_sources_in_the_card(
         "--samples", str(samples),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "mix.onnx").exists()  # nothing written beside the checkpoint
     card = json.loads((tmp_path / "w" / "mix" / "model.json").read_text())
     assert card["training"]["averaged_from"] == {
         "first": str(first),
