@@ -30,6 +30,19 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "data.yaml"
 
 
+def _one_tiny_epoch(data_yaml: Path, run_dir: Path, time_h: float | None = None) -> TrainOptions:
+    """One epoch of yolov8n from scratch at 160 px: the smallest real training run."""
+    return TrainOptions(
+        data_yaml=data_yaml,
+        model="yolov8n.yaml",
+        run_dir=run_dir,
+        epochs=1,
+        imgsz=160,
+        batch=8,
+        time_h=time_h,
+    )
+
+
 def test_train_export_register_with_the_network_cut_off(
     tiny_data: Path,
     tmp_path: Path,
@@ -40,14 +53,7 @@ def test_train_export_register_with_the_network_cut_off(
     monkeypatch.setenv("LOOMSIGHT_HOME", str(tmp_path / "home"))
     epochs_seen: list[int] = []
     result = train(
-        TrainOptions(
-            data_yaml=tiny_data,
-            model="yolov8n.yaml",
-            run_dir=tmp_path / "runs" / "t",
-            epochs=1,
-            imgsz=160,
-            batch=8,
-        ),
+        _one_tiny_epoch(tiny_data, tmp_path / "runs" / "t"),
         on_epoch=lambda epoch, total, metrics: epochs_seen.append(epoch),
     )
     assert epochs_seen == [1]
@@ -115,15 +121,7 @@ def test_a_time_limited_run_reports_only_the_epochs_it_trained(
     through the same callback as an epoch: that validation is not an epoch trained."""
     seen: list[tuple[int, int]] = []
     result = train(
-        TrainOptions(
-            data_yaml=tiny_data,
-            model="yolov8n.yaml",
-            run_dir=tmp_path / "runs" / "timed",
-            epochs=1,
-            imgsz=160,
-            batch=8,
-            time_h=1.0,
-        ),
+        _one_tiny_epoch(tiny_data, tmp_path / "runs" / "timed", time_h=1.0),
         on_epoch=lambda epoch, total, metrics: seen.append((epoch, total)),
     )
     rows = (result.run_dir / "results.csv").read_text().strip().splitlines()[1:]
