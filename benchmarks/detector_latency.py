@@ -5,7 +5,8 @@ The runners, on the same frames (synthetic fabric, BGR, made once per size) and 
   frames letterboxed beforehand): the limit for this model on this CPU;
 - `ours`: `OnnxDetector.detect` with tiling off (the whole frame letterboxed into 416x416, as
   ultralytics does), and with tiling "auto" where the frame needs tiles (what the agent runs);
-  fp32 also with the joining of yarn-line pieces off, to show what joining costs;
+  fp32 also with yarn lines as the model finds them (the joining of their pieces and their
+  tracing in the frame off: `line_classes=()`), to show what the two cost;
 - `ultralytics`: `YOLO(onnx, task="detect").predict(frame, imgsz=416, verbose=False)`. The shipped
   model has a dynamic input, so ultralytics letterboxes to the smallest stride multiple ("rect",
   416x256 for 1280x720) while we always pad to 416x416; a second row, `rect=False`, is the same
@@ -158,11 +159,10 @@ def _runners(
             Runner(f"session.run {precision}", _bare_call(detector, tensors), detector.session),
             Runner(f"ours {precision}", _detect_call(detector, frames), detector.session),
         ]
-        if precision == "fp32":  # the cost of joining yarn-line pieces (inference/line_join.py)
+        if precision == "fp32":  # the cost of inference/line_join.py and line_trace.py
             unjoined = _timed_detector(path, "off", threads, line_classes=())
-            runners.append(
-                Runner("ours fp32, joining off", _detect_call(unjoined, frames), unjoined.session)
-            )
+            label = "ours fp32, lines as found"
+            runners.append(Runner(label, _detect_call(unjoined, frames), unjoined.session))
         if needs_tiling(resolution_wh, detector.input_size_hw, "auto", 1.5):
             tiled = _timed_detector(path, "auto", threads)
             runners.append(

@@ -85,7 +85,7 @@ def evaluate_command(
     )
     if result.line_classes:
         console.print(
-            f"pieces of one yarn line joined into one box, as the camera does: "
+            f"yarn lines joined from their pieces and traced in the image, as the camera does: "
             f"{', '.join(result.line_classes)}"
         )
     if json_out is not None:

@@ -30,6 +30,7 @@ from loomsight.inference.line_join import (
     MAX_GAP_PX,
     join_line_pieces,
 )
+from loomsight.inference.line_trace import trace_lines
 from loomsight.inference.model_card import CARD_FILE, ModelCard, file_sha256, read_card
 from loomsight.inference.tiling import TilingMode, frame_tiles, merge_tiles, needs_tiling
 
@@ -59,6 +60,7 @@ class DetectorOptions(BaseModel):
     line_classes: tuple[str, ...] = LINE_CLASSES
     line_gap_px: float = Field(default=MAX_GAP_PX, ge=0)  # largest gap between pieces of a line
     line_join_conf: Unit = LINE_JOIN_CONF  # pieces scored below it are not joined
+    line_trace: bool = True  # reported lines are traced in the frame (see inference/line_trace.py)
 
 
 def _dims(shape: Sequence[Any]) -> str:
@@ -281,7 +283,10 @@ class OnnxDetector:
             detections = join_line_pieces(
                 detections, self.line_class_ids, options.line_join_conf, options.line_gap_px
             )
-            longer_side_px = detections.size_wh_px.max(axis=1, initial=0.0)
             reported = detections.confidence >= self.class_thresholds[detections.class_id]
-            results.append(detections.filter(reported & (longer_side_px >= options.min_size_px)))
+            detections = detections.filter(reported)
+            if options.line_trace:
+                detections = trace_lines(image, detections, self.line_class_ids)
+            longer_side_px = detections.size_wh_px.max(axis=1, initial=0.0)
+            results.append(detections.filter(longer_side_px >= options.min_size_px))
         return results

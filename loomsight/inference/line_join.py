@@ -19,6 +19,9 @@ but never makes a defect of its own; and since no piece below `LINE_JOIN_CONF` t
 boxes reported at the operating threshold are the same whether the detector keeps lower scores
 (as evaluation does) or not.
 
+Joined lines are then traced in the frame (`line_trace`): the box head cannot measure a long
+line, the image can.
+
 The camera's dedup (`loomsight.camera.dedup.join_pieces`) joins elongated boxes of any class in
 fabric millimetres afterwards; joining here, before the threshold, is what lets weak pieces
 lengthen a line and lets `loomsight evaluate` score what the camera reports.
