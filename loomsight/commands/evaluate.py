@@ -53,7 +53,7 @@ def evaluate_command(
     result = evaluate_onnx(
         resolve_onnx(model, weights), data, split, agnostic, cast(TilingMode, tile), threads
     )
-    table = Table(title=f"{result.model} on {data} ({split}, conf {result.conf_threshold})")
+    table = Table(title=f"{result.model} on {data} ({split}, {result.operating_label()})")
     for column in ("class", "images", "boxes", "precision", "recall", "mAP50", "mAP50-95"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for score in result.per_class:

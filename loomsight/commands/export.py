@@ -53,6 +53,21 @@ def _images(
     return found[::step][:count]
 
 
+def _by_class(option: str, pairs: list[str]) -> dict[str, float]:
+    """OPTION's CLASS=VALUE pairs as values by class name; TrainingError for a malformed one."""
+    by_class: dict[str, float] = {}
+    for pair in pairs:
+        name, _, text = pair.partition("=")
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if value is None or not name.strip():
+            raise TrainingError(f"{option} {pair!r}: expected CLASS=VALUE, e.g. knot=0.5")
+        by_class[name.strip()] = value
+    return by_class
+
+
 def _sample_images(samples: Path | None, checkpoint: Path) -> list[Path]:
     """Images for the parity check: from --samples, else the val split the checkpoint trained on."""
     return _images(samples, checkpoint, "val", "--samples", SAMPLES)
@@ -85,6 +100,18 @@ def export_command(
     notes: str = typer.Option(
         "", "--notes", help="Free text for the card: recipe, how classes combine, known limits."
     ),
+    class_conf: list[str] = typer.Option(
+        [],
+        "--class-conf",
+        help="CLASS=SCORE: the operating threshold of one class, apart from the 0.25 of the "
+        "others (e.g. knot=0.15: a class the model scores low); repeatable.",
+    ),
+    class_iou: list[str] = typer.Option(
+        [],
+        "--class-iou",
+        help="CLASS=IOU: the NMS IoU threshold of one class, apart from the 0.7 of the others "
+        "(e.g. knot=0.5: small defects whose duplicate boxes overlap less); repeatable.",
+    ),
 ) -> None:
     """Export CHECKPOINT to ONNX into weights/NAME with its model card.
 
@@ -105,6 +132,8 @@ def export_command(
             imgsz=imgsz,
             overwrite=overwrite,
             notes=notes,
+            conf_threshold_by_class=_by_class("--class-conf", class_conf),
+            iou_threshold_by_class=_by_class("--class-iou", class_iou),
             int8=int8,
             calibration_images=(
                 _images(calibration, checkpoint, "train", "--calibration", CALIBRATION_IMAGES)
@@ -166,7 +195,7 @@ def _print_evaluations(fp32: Evaluation, int8: Evaluation | None) -> None:
 
     scores = {"fp32": fp32, **({"int8": int8} if int8 is not None else {})}
     table = Table(
-        title=f"{fp32.data} ({fp32.split}, {fp32.images} images, conf {fp32.conf_threshold})"
+        title=f"{fp32.data} ({fp32.split}, {fp32.images} images, {fp32.operating_label()})"
     )
     for column in ("file", "mAP50", "mAP50-95", "precision", "recall", "found", "false alarms"):
         table.add_column(column, justify="left" if column == "file" else "right")

@@ -51,27 +51,60 @@ def class_thresholds(conf_threshold: float | Float32Array, class_count: int) -> 
 
 
 def thresholds_by_name(
-    names: Sequence[str], conf_threshold: float | Mapping[str, float], base: float = 0.25
+    names: Sequence[str],
+    conf_threshold: float | Mapping[str, float],
+    base: float = 0.25,
+    option: str = "conf_threshold",
 ) -> Float32Array:
-    """One threshold per class of NAMES: one for all, or by name (the others keep BASE)."""
+    """One threshold per class of NAMES: one for all, or by name (the others keep BASE); OPTION
+    names the setting in errors."""
     if not isinstance(conf_threshold, Mapping):
         return class_thresholds(conf_threshold, len(names))
     unknown = sorted(set(conf_threshold) - set(names))
     if unknown:
         raise ValueError(
-            f"conf_threshold names unknown classes {unknown}; the model's classes are {list(names)}"
+            f"{option} names unknown classes {unknown}; the model's classes are {list(names)}"
         )
     return class_thresholds(
         np.array([conf_threshold.get(name, base) for name in names], dtype=np.float32), len(names)
     )
 
 
-def nms_batched(detections: Detections, iou_threshold: float, max_det: int) -> Detections:
-    """Class-aware NMS with `cv2.dnn.NMSBoxesBatched`: the kept boxes, best score first."""
-    if not 0 <= iou_threshold <= 1:
-        raise ValueError(f"iou_threshold must be in [0, 1], got {iou_threshold}")
+def nms_keep(
+    detections: Detections, iou_threshold: float | Float32Array, max_det: int
+) -> npt.NDArray[np.int64]:
+    """Class-aware NMS with `cv2.dnn.NMSBoxesBatched`: the indexes of the kept boxes, best score
+    first. IOU_THRESHOLD: one for all classes, or one per class id (classes of one value share a
+    run)."""
+    thresholds = np.asarray(iou_threshold, dtype=np.float32)
+    if not bool(np.all((thresholds >= 0) & (thresholds <= 1))):
+        raise ValueError(f"iou_threshold must be in [0, 1], got {thresholds.tolist()}")
     if len(detections) == 0:
-        return detections
+        return np.zeros(0, np.int64)
+    if thresholds.ndim == 0:
+        return _nms_run(detections, float(thresholds))[:max_det]
+    if int(detections.class_id.max()) >= len(thresholds):
+        raise ValueError(
+            f"class id {int(detections.class_id.max())} has no IoU threshold "
+            f"({len(thresholds)} given)"
+        )
+    box_iou = thresholds[detections.class_id]
+    runs = [np.flatnonzero(box_iou == value) for value in np.unique(box_iou)]
+    kept = np.concatenate(
+        [run[_nms_run(detections.filter(run), float(box_iou[run[0]]))] for run in runs]
+    )
+    best_first = np.argsort(-detections.confidence[kept], kind="stable")
+    return kept[best_first][:max_det]
+
+
+def nms_batched(
+    detections: Detections, iou_threshold: float | Float32Array, max_det: int
+) -> Detections:
+    """The boxes `nms_keep` keeps, best score first."""
+    return detections.filter(nms_keep(detections, iou_threshold, max_det))
+
+
+def _nms_run(detections: Detections, iou_threshold: float) -> npt.NDArray[np.int64]:
     xyxy = detections.xyxy_px.astype(np.float64)
     xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
     keep = cv2.dnn.NMSBoxesBatched(
@@ -79,17 +112,17 @@ def nms_batched(detections: Detections, iou_threshold: float, max_det: int) -> D
         detections.confidence.tolist(),
         detections.class_id.tolist(),
         -1.0,  # thresholds were applied before; keep every candidate
-        float(iou_threshold),
+        iou_threshold,
         1.0,
         MAX_NMS,
     )
-    return detections.filter(np.asarray(keep, dtype=np.int64).reshape(-1)[:max_det])
+    return np.asarray(keep, dtype=np.int64).reshape(-1)
 
 
 def decode_raw(
     output: Float32Array,
     conf_threshold: float | Float32Array,
-    iou_threshold: float,
+    iou_threshold: float | Float32Array,
     max_det: int,
 ) -> list[Detections]:
     """`[B, 4 + nc, N]` -> one `Detections` per image (input pixels), as ultralytics decodes it."""
@@ -140,7 +173,7 @@ def decode(
     output: Float32Array,
     output_format: OutputFormat,
     conf_threshold: float | Float32Array,
-    iou_threshold: float,
+    iou_threshold: float | Float32Array,
     max_det: int,
 ) -> list[Detections]:
     """Decode OUTPUT of the given format: one `Detections` per image, in input pixels."""

@@ -46,8 +46,9 @@ class DetectorOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    conf_threshold: Unit | dict[str, Unit] | None = None  # by class name: the rest keep the card's
-    iou_threshold: Unit | None = None
+    # One value for all classes, or values by class name (the rest keep the card's)
+    conf_threshold: Unit | dict[str, Unit] | None = None
+    iou_threshold: Unit | dict[str, Unit] | None = None  # NMS
     max_det: int = Field(default=300, ge=1)
     min_size_px: float = Field(default=0.0, ge=0)  # kept when the longer box side is at least this
     tiling: TilingMode = "auto"
@@ -92,6 +93,22 @@ def _metadata_names(metadata: dict[str, str]) -> list[str] | None:
     return [str(name) for name in names] if isinstance(names, list | tuple) and names else None
 
 
+def _by_class(
+    names: Sequence[str],
+    card: tuple[float, dict[str, float]],
+    option: float | dict[str, float] | None,
+    what: str,
+) -> tuple[float, npt.NDArray[np.float32]]:
+    """(the value for classes not named apart, one value per class of NAMES): the CARD's (one
+    value, some classes apart) as the OPTION changes it: one value for all, or values by name."""
+    base, by_name = card[0], dict(card[1])
+    if isinstance(option, dict):
+        by_name.update(option)
+    elif option is not None:
+        base, by_name = option, {}
+    return base, thresholds_by_name(names, by_name, base, what)
+
+
 class OnnxDetector:
     """A loaded, checked and warmed-up ONNX detector. Not thread-safe: one per camera thread."""
 
@@ -116,13 +133,18 @@ class OnnxDetector:
         names = self.card.classes if self.card else _metadata_names(metadata)
         self.output_format, self.names = self._check_output(self._warm_up(), names or None)
         card = self.card
-        base_conf, base_iou = (
-            (card.conf_threshold, card.iou_threshold) if card else (DEFAULT_CONF, DEFAULT_IOU)
+        self.conf_threshold, self.class_thresholds = _by_class(
+            self.names,
+            (card.conf_threshold, card.conf_threshold_by_class) if card else (DEFAULT_CONF, {}),
+            self.options.conf_threshold,
+            "conf_threshold",
         )
-        conf, iou = self.options.conf_threshold, self.options.iou_threshold
-        conf_or_base = base_conf if conf is None else conf
-        self.class_thresholds = thresholds_by_name(self.names, conf_or_base, base_conf)
-        self.iou_threshold = base_iou if iou is None else iou
+        self.iou_threshold, self.class_iou_thresholds = _by_class(
+            self.names,
+            (card.iou_threshold, card.iou_threshold_by_class) if card else (DEFAULT_IOU, {}),
+            self.options.iou_threshold,
+            "iou_threshold",
+        )
         self.line_class_ids = {
             k for k, name in enumerate(self.names) if name in self.options.line_classes
         }
@@ -227,7 +249,7 @@ class OnnxDetector:
         """Letterboxed images -> detections in input pixels, several images of one shape per run
         if the batch size is dynamic (zero-padded to a fixed batch size otherwise)."""
         step = self.batch_size or self.options.max_batch
-        thresholds = (self.decode_thresholds, self.iou_threshold, self.options.max_det)
+        thresholds = (self.decode_thresholds, self.class_iou_thresholds, self.options.max_det)
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for index, image in enumerate(letterboxed):
             by_shape.setdefault(image.shape, []).append(index)
@@ -276,7 +298,9 @@ class OnnxDetector:
             per_tile = [next(found) for _ in windows]
             resolution_wh = (image.shape[1], image.shape[0])
             detections = (
-                merge_tiles(per_tile, windows, resolution_wh, self.iou_threshold, options.max_det)
+                merge_tiles(
+                    per_tile, windows, resolution_wh, self.class_iou_thresholds, options.max_det
+                )
                 if len(windows) > 1
                 else per_tile[0]
             )

@@ -10,9 +10,9 @@ import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from loomsight.errors import ModelFileError
 
@@ -70,6 +70,9 @@ class ModelFile(BaseModel):
     size_bytes: int
 
 
+Unit = Annotated[float, Field(ge=0, le=1)]
+
+
 class ModelCard(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -83,7 +86,11 @@ class ModelCard(BaseModel):
     opset: int
     nms_in_model: bool = False
     conf_threshold: float = 0.25  # operating threshold (evaluate reports at it)
-    iou_threshold: float = 0.7
+    # these classes at their own operating threshold (`loomsight export --class-conf knot=0.15`)
+    conf_threshold_by_class: dict[str, Unit] = Field(default_factory=dict)
+    iou_threshold: Unit = 0.7  # NMS
+    # NMS of these classes at their own IoU (`loomsight export --class-iou knot=0.5`)
+    iou_threshold_by_class: dict[str, Unit] = Field(default_factory=dict)
     created_at: datetime
     onnx: OnnxFile
     int8: OnnxFile | None = None
@@ -95,6 +102,17 @@ class ModelCard(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     versions: dict[str, str] = Field(default_factory=dict)  # ultralytics, onnx, torch, loomsight
     notes: str = ""
+
+    @model_validator(mode="after")
+    def _known_classes(self) -> ModelCard:
+        for field, by_class in (
+            ("conf_threshold_by_class", self.conf_threshold_by_class),
+            ("iou_threshold_by_class", self.iou_threshold_by_class),
+        ):
+            unknown = sorted(set(by_class) - set(self.classes))
+            if unknown:
+                raise ValueError(f"{field} names classes the model lacks: {unknown}")
+        return self
 
 
 def read_card(folder: Path) -> ModelCard:

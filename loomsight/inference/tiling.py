@@ -138,7 +138,7 @@ def merge_tiles(
     per_tile: Sequence[Detections],
     windows: Sequence[TileWindow],
     resolution_wh: tuple[int, int],
-    iou_threshold: float,
+    iou_threshold: float | Float32Array,
     max_det: int,
 ) -> Detections:
     """Detections of each tile (in the tile's pixels) -> one set for the frame (frame pixels):

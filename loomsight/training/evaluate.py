@@ -23,7 +23,7 @@ from loomsight.datasets.data_yaml import class_names_of, label_path, split_image
 from loomsight.datasets.labels import ImageLabels, read_yolo_labels
 from loomsight.datasets.layout import read_image
 from loomsight.errors import DatasetError
-from loomsight.inference.decode import nms_batched
+from loomsight.inference.decode import nms_keep
 from loomsight.inference.detections import Detections
 from loomsight.inference.tiling import TilingMode
 from loomsight.training.offline import load_ultralytics
@@ -52,7 +52,7 @@ class Evaluation:
     split: str
     images: int
     defect_free_images: int
-    conf_threshold: float
+    conf_threshold: float  # the operating threshold, of every class but those below
     map50: float
     map50_95: float
     precision: float
@@ -61,6 +61,12 @@ class Evaluation:
     image_false_alarm_rate: float
     per_class: list[ClassScore] = field(default_factory=list)
     line_classes: list[str] = field(default_factory=list)  # whose pieces the detector joined
+    conf_threshold_by_class: dict[str, float] = field(default_factory=dict)  # model classes
+
+    def operating_label(self) -> str:
+        """The operating thresholds, as "conf 0.25" or "conf 0.25, knot 0.15"."""
+        apart = ", ".join(f"{name} {value}" for name, value in self.conf_threshold_by_class.items())
+        return f"conf {self.conf_threshold}" + (f", {apart}" if apart else "")
 
     def as_json(self) -> dict[str, Any]:
         out = {key: value for key, value in self.__dict__.items() if key != "per_class"}
@@ -80,13 +86,18 @@ class _Accumulator:
         self.conf: list[npt.NDArray[np.float32]] = []
         self.pred_cls: list[npt.NDArray[np.int64]] = []
         self.target_cls: list[npt.NDArray[np.int64]] = []
+        self.reported: list[npt.NDArray[np.bool_]] = []
         self.defective = self.found = self.clean = self.false_alarms = 0
 
-    def add(self, labels: ImageLabels, detections: Detections, operating_conf: float) -> None:
+    def add(
+        self, labels: ImageLabels, detections: Detections, reported: npt.NDArray[np.bool_]
+    ) -> None:
+        """One image: its LABELS, the DETECTIONS at the mAP threshold, and which of them the
+        camera would report (at the operating threshold of their class)."""
         import torch
 
         order = np.argsort(-detections.confidence, kind="stable")
-        detections = detections.filter(order)
+        detections, reported = detections.filter(order), reported[order]
         correct = np.zeros((len(detections), len(self.iouv)), dtype=bool)
         if len(labels) and len(detections):
             iou = self.box_iou(
@@ -108,7 +119,8 @@ class _Accumulator:
         self.conf.append(detections.confidence)
         self.pred_cls.append(detections.class_id)
         self.target_cls.append(labels.class_id)
-        any_found = bool((detections.confidence >= operating_conf).any())
+        self.reported.append(reported)
+        any_found = bool(reported.any())
         if len(labels):
             self.defective += 1
             self.found += any_found
@@ -127,8 +139,11 @@ def evaluate(
     model_label: str = "",
     on_progress: Callable[[int, int], None] | None = None,
     model_names: Sequence[str] | None = None,
+    operating_conf_by_class: npt.NDArray[np.float32] | None = None,
 ) -> Evaluation:
-    """Score `detect` (a detector's detect at conf MAP_CONF, tiling as the camera) over SPLIT."""
+    """Score `detect` (a detector's detect at conf MAP_CONF, tiling as the camera) over SPLIT.
+    Precision, recall and the plant figures are taken at the threshold at which the camera
+    reports a box: OPERATING_CONF, or one per class id of `detect` (OPERATING_CONF_BY_CLASS)."""
     ultralytics = load_ultralytics()
     import torch
     from ultralytics.engine.validator import BaseValidator
@@ -153,6 +168,11 @@ def evaluate(
             else ImageLabels.empty(size_wh)
         )
         detections = detect(image)
+        reported = detections.confidence >= (
+            operating_conf
+            if operating_conf_by_class is None
+            else operating_conf_by_class[detections.class_id]
+        )
         if to_data_id is not None:
             detections = Detections(
                 detections.xyxy_px, detections.confidence, to_data_id[detections.class_id]
@@ -162,13 +182,14 @@ def evaluate(
             detections = Detections(
                 detections.xyxy_px, detections.confidence, np.zeros(len(detections), np.int64)
             )
-            detections = nms_batched(detections, iou_threshold, max_det=len(detections))
+            kept = nms_keep(detections, iou_threshold, max_det=len(detections))
+            detections, reported = detections.filter(kept), reported[kept]
         elif len(labels) and int(labels.class_id.max()) >= len(names):
             raise DatasetError(
                 f"{label_file}: class id {int(labels.class_id.max())} beyond the "
                 f"{len(names)} classes of {data_yaml}"
             )
-        accumulator.add(labels, detections, operating_conf)
+        accumulator.add(labels, detections, reported)
         if on_progress is not None:
             on_progress(done, len(images))
     return _score(
@@ -185,25 +206,36 @@ def evaluate_onnx(
     threads: int = 2,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Evaluation:
-    """Evaluate one ONNX file as `loomsight evaluate` does: at the operating threshold of its card
-    (0.25 without one), tiling large images and joining yarn-line pieces as the camera does,
+    """Evaluate one ONNX file as `loomsight evaluate` does: at the operating thresholds of its card
+    (0.25 without one), tiling large images, joining and tracing yarn lines as the camera does,
     classes matched by name."""
-    from loomsight.inference.detector import DetectorOptions, OnnxDetector
+    from loomsight.inference.decode import thresholds_by_name
+    from loomsight.inference.detector import DEFAULT_CONF, DetectorOptions, OnnxDetector
 
     detector = OnnxDetector(path, DetectorOptions(conf_threshold=MAP_CONF, tiling=tiling), threads)
+    card = detector.card
+    operating, by_class = (
+        (card.conf_threshold, card.conf_threshold_by_class)
+        if card
+        else (
+            DEFAULT_CONF,
+            {},
+        )
+    )
     result = evaluate(
         detector.detect,
         data_yaml,
-        detector.card.conf_threshold if detector.card else 0.25,
+        operating,
         split,
         agnostic,
         detector.iou_threshold,
         model_label=detector.model_version,
         on_progress=on_progress,
         model_names=detector.names,
+        operating_conf_by_class=thresholds_by_name(detector.names, by_class, operating),
     )
     line_classes = [detector.names[k] for k in sorted(detector.line_class_ids)]
-    return replace(result, line_classes=line_classes)
+    return replace(result, line_classes=line_classes, conf_threshold_by_class=by_class)
 
 
 def _class_map(model_names: Sequence[str], data_names: list[str]) -> npt.NDArray[np.int64]:
@@ -235,7 +267,7 @@ def _score(
         results = ap_per_class(tp, conf, pred_cls, target_cls, names=dict(enumerate(names)))
         ap, classes = results[5], results[6]
         ap_by_class = {int(c): ap[i] for i, c in enumerate(classes)}
-    kept = conf >= operating_conf
+    kept = np.concatenate(acc.reported) if acc.reported else np.zeros(0, bool)
     per_class = []
     for class_id, name in enumerate(names):
         targets = int((target_cls == class_id).sum())

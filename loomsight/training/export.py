@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,12 +46,23 @@ class ExportOptions:
     sample_images: Sequence[Path]  # for the parity check
     imgsz: int | None = None  # default: the checkpoint's training size
     conf_threshold: float = 0.25
+    conf_threshold_by_class: Mapping[str, float] = field(default_factory=dict)  # operating
+    iou_threshold_by_class: Mapping[str, float] = field(default_factory=dict)  # NMS
     metrics: dict[str, Any] | None = None
     training: dict[str, Any] | None = None
     notes: str = ""
     overwrite: bool = False
     int8: bool = False  # also write model.int8.onnx (loomsight.training.quantize)
     calibration_images: Sequence[Path] = ()  # for int8: images like the training ones
+
+
+def _check_by_class(option: str, by_class: Mapping[str, float], names: list[str]) -> None:
+    unknown = sorted(set(by_class) - set(names))
+    if unknown:
+        raise TrainingError(f"{option} names classes the model lacks: {unknown}; it has {names}")
+    outside = {name: value for name, value in by_class.items() if not 0 <= value <= 1}
+    if outside:
+        raise TrainingError(f"{option} values must be in [0, 1], got {outside}")
 
 
 def load_checkpoint(ultralytics: Any, path: Path) -> Any:
@@ -76,6 +87,9 @@ def export_model(options: ExportOptions) -> ModelCard:
     import onnx
 
     model = load_checkpoint(ultralytics, options.checkpoint)
+    names = [str(name) for name in model.names.values()]
+    _check_by_class("--class-conf", options.conf_threshold_by_class, names)
+    _check_by_class("--class-iou", options.iou_threshold_by_class, names)
     train_args = dict(getattr(model.model, "args", {}) or {})
     imgsz = int(options.imgsz or train_args.get("imgsz") or 640)
     staging = options.weights_dir / f".{options.name}.partial"
@@ -118,6 +132,8 @@ def export_model(options: ExportOptions) -> ModelCard:
         opset=OPSET,
         nms_in_model=nms_in_model,  # YOLO26 heads are end to end: NMS-free, 300 boxes out
         conf_threshold=options.conf_threshold,
+        conf_threshold_by_class=dict(options.conf_threshold_by_class),
+        iou_threshold_by_class=dict(options.iou_threshold_by_class),
         created_at=created,
         onnx=OnnxFile.describe(onnx_path),
         parity=parity,

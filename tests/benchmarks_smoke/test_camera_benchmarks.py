@@ -21,7 +21,7 @@ def test_detector_latency_prints_all_runners_and_the_targets(
     args = ["--sizes", "640x480", "--threads", "1", "--frames", "2", "--rounds", "1"]
     detector_latency.main([*args, "--warmup", "1"])
     out = capsys.readouterr().out
-    runners = ["session.run fp32", "ours fp32", "ours fp32, tiled", "ours fp32, joining off"]
+    runners = ["session.run fp32", "ours fp32", "ours fp32, tiled", "ours fp32, lines as found"]
     runners += ["ultralytics fp32", "ultralytics fp32, rect=False"]
     runners += ["session.run int8", "ours int8, tiled"]
     for runner in runners:

@@ -13,6 +13,7 @@ from loomsight.inference.decode import (
     decode,
     decode_nms,
     decode_raw,
+    nms_batched,
     thresholds_by_name,
 )
 from loomsight.inference.detections import Detections
@@ -79,6 +80,22 @@ def test_decode_nms_drops_padding_and_applies_thresholds() -> None:
     assert per_class.confidence.tolist() == pytest.approx([0.9, 0.3])
     [capped] = decode(output, OutputFormat.NMS, 0.0, 0.7, max_det=2)
     assert len(capped) == 2
+
+
+def test_nms_iou_per_class() -> None:
+    """Two boxes overlapping at IoU 0.6 in each of two classes: at 0.7 both stay, at 0.5 one."""
+    pair = [(0, 0, 100, 100), (0, 25, 100, 125)]  # IoU 75 / 125 = 0.6
+    boxes = np.array(pair * 2, np.float32)
+    found = Detections(boxes, np.array([0.9, 0.8, 0.7, 0.6], np.float32), np.array([0, 0, 1, 1]))
+    kept = nms_batched(found, np.array([0.7, 0.5], np.float32), max_det=300)
+    assert kept.confidence.tolist() == pytest.approx([0.9, 0.8, 0.7])  # best first
+    assert kept.class_id.tolist() == [0, 0, 1]
+    assert len(nms_batched(found, np.array([0.5, 0.5], np.float32), max_det=300)) == 2
+    assert len(nms_batched(found, np.array([0.7, 0.7], np.float32), max_det=2)) == 2
+    with pytest.raises(ValueError, match="class id 1 has no IoU threshold"):
+        nms_batched(found, np.array([0.7], np.float32), max_det=300)
+    with pytest.raises(ValueError, match="iou_threshold must be in"):
+        nms_batched(found, np.array([0.7, 1.5], np.float32), max_det=300)
 
 
 @pytest.mark.parametrize(

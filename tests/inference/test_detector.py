@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -76,6 +77,51 @@ def test_the_model_card_names_version_and_thresholds(
     )
     assert by_name.model_version == card.version + "+int8"
     assert by_name.class_thresholds.tolist() == pytest.approx([0.3] * 5 + [0.9, 0.3, 0.3])
+    assert by_name.class_iou_thresholds.tolist() == pytest.approx([0.5] * 8)
+
+
+def test_operating_thresholds_by_class_from_the_card_and_the_options(
+    exported: ExportedModels, tmp_path: Path
+) -> None:
+    shutil.copyfile(exported.static, tmp_path / "model.onnx")
+    card_for(tmp_path, conf_threshold_by_class={"knot": 0.15})
+    knot, hole = FABRIC_CLASSES.index("knot"), FABRIC_CLASSES.index("hole")
+    expected = [0.25] * 8
+    expected[knot] = 0.15
+    assert OnnxDetector(tmp_path / "model.onnx").class_thresholds.tolist() == pytest.approx(
+        expected
+    )
+    expected[hole] = 0.4  # by name: the card's knot stays
+    options = DetectorOptions(conf_threshold={"hole": 0.4})
+    by_name = OnnxDetector(tmp_path / "model.onnx", options)
+    assert by_name.class_thresholds.tolist() == pytest.approx(expected)
+    one_for_all = OnnxDetector(tmp_path / "model.onnx", DetectorOptions(conf_threshold=0.3))
+    assert one_for_all.class_thresholds.tolist() == pytest.approx([0.3] * 8)
+
+
+def test_nms_iou_by_class_from_the_card_and_the_options(
+    exported: ExportedModels, tmp_path: Path
+) -> None:
+    shutil.copyfile(exported.static, tmp_path / "model.onnx")
+    card_for(tmp_path, iou_threshold_by_class={"knot": 0.4, "slub": 0.6})
+    from_card = OnnxDetector(tmp_path / "model.onnx")
+    knot, slub = FABRIC_CLASSES.index("knot"), FABRIC_CLASSES.index("slub")
+    expected = [0.7] * 8
+    expected[knot], expected[slub] = 0.4, 0.6
+    assert from_card.class_iou_thresholds.tolist() == pytest.approx(expected)
+    assert from_card.iou_threshold == 0.7
+    by_name = OnnxDetector(tmp_path / "model.onnx", DetectorOptions(iou_threshold={"knot": 0.3}))
+    expected[knot] = 0.3  # the options' value for knot; slub keeps the card's
+    assert by_name.class_iou_thresholds.tolist() == pytest.approx(expected)
+    one_for_all = OnnxDetector(tmp_path / "model.onnx", DetectorOptions(iou_threshold=0.5))
+    assert one_for_all.class_iou_thresholds.tolist() == pytest.approx([0.5] * 8)
+    with pytest.raises(ValueError, match=r"iou_threshold names unknown classes \['slab'\]"):
+        OnnxDetector(tmp_path / "model.onnx", DetectorOptions(iou_threshold={"slab": 0.5}))
+    content = json.loads((tmp_path / "model.json").read_text(encoding="utf-8"))
+    content["iou_threshold_by_class"] = {"slab": 0.5}
+    (tmp_path / "model.json").write_text(json.dumps(content), encoding="utf-8")
+    with pytest.raises(ModelFileError, match=r"names classes the model lacks: \['slab'\]"):
+        OnnxDetector(tmp_path / "model.onnx")
 
 
 def test_batch_grey_and_options(exported: ExportedModels, frames: list[np.ndarray]) -> None:

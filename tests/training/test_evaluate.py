@@ -115,3 +115,31 @@ def test_model_classes_are_matched_to_the_data_by_name(data: Path) -> None:
     result = evaluate(reordered, data, operating_conf=0.25, model_names=model_names)
     assert result.map50 == pytest.approx(1.0, abs=0.01)
     assert [score.name for score in result.per_class] == data_names
+
+
+@pytest.mark.parametrize("agnostic", [False, True])
+def test_operating_thresholds_by_class(data: Path, agnostic: bool) -> None:
+    """Every true box scored 0.2: under the 0.25 of all classes, reported only for the classes
+    whose own threshold is lower; mAP does not depend on it."""
+    truth = _truth(data)
+
+    def unsure(image: npt.NDArray[np.uint8]) -> Detections:
+        found = truth[int(image.sum())]
+        return Detections(found.xyxy_px, np.full(len(found), 0.2, np.float32), found.class_id)
+
+    all_classes = evaluate(unsure, data, 0.25, agnostic=agnostic)
+    low = np.full(8, 0.1, np.float32)
+    by_class = evaluate(unsure, data, 0.25, agnostic=agnostic, operating_conf_by_class=low)
+    assert all_classes.recall == 0.0 and all_classes.image_detection_rate == 0.0
+    assert by_class.recall == 1.0 and by_class.image_detection_rate == 1.0
+    assert by_class.map50 == pytest.approx(all_classes.map50)
+    assert by_class.conf_threshold == 0.25
+    if agnostic:
+        return
+    knot = FABRIC_CLASSES.index("knot")
+    only_knots = np.full(8, 0.25, np.float32)
+    only_knots[knot] = 0.1
+    knots = evaluate(unsure, data, 0.25, operating_conf_by_class=only_knots)
+    recalled = {score.name for score in knots.per_class if score.recall == 1.0}
+    assert recalled == ({"knot"} & {score.name for score in knots.per_class if score.boxes})
+    assert all(score.recall == 0.0 for score in knots.per_class if score.name != "knot")

@@ -70,9 +70,21 @@ def test_train_export_register_with_the_network_cut_off(
             name="tiny",
             weights_dir=weights,
             sample_images=samples,
+            conf_threshold_by_class={"knot": 0.15},
+            iou_threshold_by_class={"knot": 0.5},
         )
     )
     assert card.classes[:2] == ["hole", "stain"] and len(card.classes) == 8
+    assert card.conf_threshold_by_class == {"knot": 0.15}
+    assert card.iou_threshold_by_class == {"knot": 0.5}
+    unknown = ExportOptions(
+        result.best_checkpoint, "other", weights, samples, conf_threshold_by_class={"slab": 0.1}
+    )
+    with pytest.raises(
+        TrainingError, match=r"--class-conf names classes the model lacks: \['slab'\]"
+    ):
+        export_model(unknown)
+    assert not (weights / "other").exists()
     assert card.input_size_hw == (160, 160) and card.nms_in_model is False
     assert card.parity is not None and card.parity.images == 4
     assert card.parity.max_box_diff_px <= card.parity.tolerance_px
@@ -170,6 +182,14 @@ def test_cli_refuses_bad_input_clearly(run_cli: RunCli, tmp_path: Path) -> None:
     )
     assert exported.returncode == 2
     assert "broken.pt" in exported.stderr and "Traceback" not in exported.stderr
+    for option, bad in (
+        ("--class-iou", "knot"),
+        ("--class-conf", "knot=high"),
+        ("--class-iou", "=1"),
+    ):
+        refused = run_cli("export", str(corrupt), "--name", "x", option, bad)
+        assert refused.returncode == 2
+        assert f"{option} '{bad}': expected CLASS=VALUE" in refused.stderr
     no_model = run_cli(
         "train", "--data", str(tmp_path / "none.yaml"), "--weights", str(tmp_path / "w")
     )
