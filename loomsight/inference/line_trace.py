@@ -114,7 +114,8 @@ def _trace_along_x(grey: Float32Array, box: Float64Array) -> Float64Array:
     sign = math.copysign(1.0, strength)
     first, end = _run_around(sign * contrast >= HOLD * abs(strength), start, stop)
     traced = np.array([min(x1, first), y1, max(x2, end), y2])
-    across = _across_extent(grey, (int(traced[0]), math.ceil(traced[2])), (low, high), sign)
+    along = (max(0, math.floor(traced[0])), min(width, math.ceil(traced[2])))
+    across = _across_extent(grey, along, (low, high), sign)
     if across is not None:
         traced[1], traced[3] = max(y1, across[0]), min(y2, across[1])
     return traced

@@ -80,6 +80,8 @@ def test_boxes_that_are_not_lines_in_the_frame_stay_as_they_are(
 def test_trace_lines_edge_cases() -> None:
     frame = cloth(240, 640)
     frame[100:105, :] -= 40
+    beyond = trace_lines(frame, one_box((-20, 92, 300, 114)), LINES).xyxy_px[0].tolist()
+    assert beyond[0] == -20 and beyond[2] == 640 and 92 <= beyond[1] <= 100 <= 105 <= beyond[3]
     assert len(trace_lines(frame, Detections.empty(), LINES)) == 0
     assert trace_lines(frame, one_box((200, 92, 440, 114)), set()).xyxy_px[0, 0] == 200
     colour = np.repeat(frame[..., None], 3, axis=2)  # BGR frames are traced in grey
