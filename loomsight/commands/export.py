@@ -123,6 +123,8 @@ def export_command(
     from loomsight.training.export import ExportOptions, export_model
     from loomsight.training.registry import promote as promote_model
 
+    conf_by_class = _by_class("--class-conf", class_conf)  # bad values fail before any work
+    iou_by_class = _by_class("--class-iou", class_iou)
     card = export_model(
         ExportOptions(
             checkpoint=checkpoint,
@@ -132,8 +134,8 @@ def export_command(
             imgsz=imgsz,
             overwrite=overwrite,
             notes=notes,
-            conf_threshold_by_class=_by_class("--class-conf", class_conf),
-            iou_threshold_by_class=_by_class("--class-iou", class_iou),
+            conf_threshold_by_class=conf_by_class,
+            iou_threshold_by_class=iou_by_class,
             int8=int8,
             calibration_images=(
                 _images(calibration, checkpoint, "train", "--calibration", CALIBRATION_IMAGES)

@@ -18,7 +18,8 @@ lighter) than the cloth on either side of it. For each line box, elongated along
    the box) are left as they are.
 3. Across the line, the box is narrowed to where the line is: the rows (or columns) of the box
    whose mean, along the traced length, differs from the surrounding cloth by at least half the
-   peak difference, widened on each side by `EDGE_SHARE` of that width.
+   peak difference, widened on each side by `EDGE_SHARE` of that width (at least
+   `MIN_MARGIN_PX`).
 
 A box only grows along the line and only shrinks across it; its class and confidence are kept.
 """
@@ -46,6 +47,8 @@ MIN_CONTRAST_SIGMA = 1.0
 """A line is traced only if its contrast is at least this many times its spread over the box."""
 EDGE_SHARE = 0.5
 """Across the line, the box spans the half-peak width plus this share of it on each side."""
+MIN_MARGIN_PX = 2.0
+"""... and at least this many pixels (a blurred line's edges fade out past its half-peak width)."""
 CENTRE_SHARE = 0.5
 """Across the line, its peak is looked for in this middle share of the box (a detector centres
 its box on the line; a woven or knitted texture has rows as dark or light near the box's edges)."""
@@ -86,7 +89,7 @@ def _across_extent(
         return None
     strong = inside >= peak / 2
     first, end = _run_around(strong, peak_at, peak_at + 1)
-    margin = max(1.0, EDGE_SHARE * (end - first))
+    margin = max(MIN_MARGIN_PX, EDGE_SHARE * (end - first))
     return max(low, low + first - margin), min(high, low + end + margin)
 
 
