@@ -60,7 +60,7 @@ class Evaluation:
     image_detection_rate: float
     image_false_alarm_rate: float
     per_class: list[ClassScore] = field(default_factory=list)
-    line_classes: list[str] = field(default_factory=list)  # whose pieces the detector joined
+    line_classes: list[str] = field(default_factory=list)  # lines the detector joined and traced
     conf_threshold_by_class: dict[str, float] = field(default_factory=dict)  # model classes
 
     def operating_label(self) -> str:
