@@ -133,7 +133,7 @@ class OnnxDetector:
         names = self.card.classes if self.card else _metadata_names(metadata)
         self.output_format, self.names = self._check_output(self._warm_up(), names or None)
         card = self.card
-        self.conf_threshold, self.class_thresholds = _by_class(
+        _, self.class_thresholds = _by_class(
             self.names,
             (card.conf_threshold, card.conf_threshold_by_class) if card else (DEFAULT_CONF, {}),
             self.options.conf_threshold,

@@ -214,14 +214,8 @@ def evaluate_onnx(
 
     detector = OnnxDetector(path, DetectorOptions(conf_threshold=MAP_CONF, tiling=tiling), threads)
     card = detector.card
-    operating, by_class = (
-        (card.conf_threshold, card.conf_threshold_by_class)
-        if card
-        else (
-            DEFAULT_CONF,
-            {},
-        )
-    )
+    operating = card.conf_threshold if card else DEFAULT_CONF
+    by_class = card.conf_threshold_by_class if card else {}
     result = evaluate(
         detector.detect,
         data_yaml,
