@@ -38,6 +38,12 @@ def evaluate_command(
     ),
     weights: Path = typer.Option(Path("weights"), "--weights", help="Model registry folder."),
     threads: int = typer.Option(2, "--threads", min=1, help="ONNX Runtime threads."),
+    flip_views: str | None = typer.Option(
+        None,
+        "--flip-views",
+        help="Mirrored views run and fused with each image: 'none', or some of h, v, hv "
+        "(e.g. h,v) [default: the model card's].",
+    ),
 ) -> None:
     """Evaluate MODEL on a split through loomsight.inference (the camera's code, not torch).
 
@@ -45,13 +51,24 @@ def evaluate_command(
     model's operating threshold, the share of defective images where a defect was found and the
     share of defect-free images (empty label file) with a false alarm.
     """
+    from loomsight.inference.flip_views import parse_flip_views
     from loomsight.inference.tiling import TilingMode
     from loomsight.training.evaluate import evaluate_onnx
 
     if tile not in ("auto", "on", "off"):
         raise typer.BadParameter(f"expected auto, on or off, got {tile!r}", param_hint="--tile")
+    try:
+        views = None if flip_views is None else parse_flip_views(flip_views)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--flip-views") from None
     result = evaluate_onnx(
-        resolve_onnx(model, weights), data, split, agnostic, cast(TilingMode, tile), threads
+        resolve_onnx(model, weights),
+        data,
+        split,
+        agnostic,
+        cast(TilingMode, tile),
+        threads,
+        flip_views=views,
     )
     table = Table(title=f"{result.model} on {data} ({split}, {result.operating_label()})")
     for column in ("class", "images", "boxes", "precision", "recall", "mAP50", "mAP50-95"):

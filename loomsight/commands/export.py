@@ -112,6 +112,13 @@ def export_command(
         help="CLASS=IOU: the NMS IoU threshold of one class, apart from the 0.7 of the others "
         "(e.g. knot=0.5: small defects whose duplicate boxes overlap less); repeatable.",
     ),
+    flip_views: str = typer.Option(
+        "none",
+        "--flip-views",
+        help="Mirrored views the detector also runs on each image and fuses with it: 'none', "
+        "or some of h, v, hv (e.g. h,v: better boxes and fewer false alarms for one model run "
+        "per view); written into the card, a camera can turn them off.",
+    ),
 ) -> None:
     """Export CHECKPOINT to ONNX into weights/NAME with its model card.
 
@@ -120,11 +127,16 @@ def export_command(
     With --int8, a statically quantized copy is written beside it; with --data, both files are
     evaluated as `loomsight evaluate` runs them and their figures go into the card.
     """
+    from loomsight.inference.flip_views import parse_flip_views
     from loomsight.training.export import ExportOptions, export_model
     from loomsight.training.registry import promote as promote_model
 
     conf_by_class = _by_class("--class-conf", class_conf)  # bad values fail before any work
     iou_by_class = _by_class("--class-iou", class_iou)
+    try:
+        views = parse_flip_views(flip_views)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--flip-views") from None
     card = export_model(
         ExportOptions(
             checkpoint=checkpoint,
@@ -136,6 +148,7 @@ def export_command(
             notes=notes,
             conf_threshold_by_class=conf_by_class,
             iou_threshold_by_class=iou_by_class,
+            flip_views=views,
             int8=int8,
             calibration_images=(
                 _images(calibration, checkpoint, "train", "--calibration", CALIBRATION_IMAGES)

@@ -17,12 +17,13 @@ from typing import Annotated, Any
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loomsight.datasets.tiling import TileWindow
 from loomsight.errors import ModelFileError
 from loomsight.inference.decode import OutputFormat, decode, thresholds_by_name
 from loomsight.inference.detections import Detections
+from loomsight.inference.flip_views import FlipView, flip_image, fuse_views, unflip_detections
 from loomsight.inference.letterbox import Letterbox, as_bgr, to_input_tensor
 from loomsight.inference.line_join import (
     LINE_CLASSES,
@@ -62,6 +63,16 @@ class DetectorOptions(BaseModel):
     line_gap_px: float = Field(default=MAX_GAP_PX, ge=0)  # largest gap between pieces of a line
     line_join_conf: Unit = LINE_JOIN_CONF  # pieces scored below it are not joined
     line_trace: bool = True  # reported lines are traced in the frame (see inference/line_trace.py)
+    # Mirrored views also run and fused (see inference/flip_views.py); () runs the frame only,
+    # which is fastest: one model run instead of one per view
+    flip_views: tuple[FlipView, ...] | None = None
+
+    @field_validator("flip_views")
+    @classmethod
+    def _each_view_once(cls, views: tuple[FlipView, ...] | None) -> tuple[FlipView, ...] | None:
+        if views is not None and len(set(views)) < len(views):
+            raise ValueError(f"flip_views names a view twice: {list(views)}")
+        return views
 
 
 def _dims(shape: Sequence[Any]) -> str:
@@ -145,6 +156,8 @@ class OnnxDetector:
             self.options.iou_threshold,
             "iou_threshold",
         )
+        views = self.options.flip_views
+        self.flip_views = views if views is not None else (card.flip_views if card else ())
         self.line_class_ids = {
             k for k, name in enumerate(self.names) if name in self.options.line_classes
         }
@@ -268,6 +281,31 @@ class OnnxDetector:
                 )
         return [found[index] for index in range(len(letterboxed))]
 
+    def _run_views(self, letterboxed: Sequence[UInt8Array]) -> list[Detections]:
+        """`_run`, each image also seen in the flip views, the views' boxes fused."""
+        if not self.flip_views:
+            return self._run(letterboxed)
+        views: list[FlipView | None] = [None, *self.flip_views]
+        found = iter(
+            self._run(
+                [
+                    image if v is None else flip_image(image, v)
+                    for image in letterboxed
+                    for v in views
+                ]
+            )
+        )
+        results = []
+        for image in letterboxed:
+            size_hw = (image.shape[0], image.shape[1])
+            seen = [
+                unflip_detections(d, v, size_hw)
+                for v, d in zip(views, [next(found) for _ in views], strict=True)
+            ]
+            fused = fuse_views(seen, self.class_iou_thresholds)
+            results.append(fused.filter(np.arange(min(len(fused), self.options.max_det))))
+        return results
+
     def detect(self, frame: UInt8Array) -> Detections:
         """Defects in one frame (HxW grey or HxWx3 BGR uint8), boxes in frame pixels."""
         return self.detect_batch([frame])[0]
@@ -291,7 +329,7 @@ class OnnxDetector:
                 letterboxed.append(placements[-1].apply(crop))
         found = iter(
             Detections(placement.to_source_xyxy(d.xyxy_px), d.confidence, d.class_id)
-            for d, placement in zip(self._run(letterboxed), placements, strict=True)
+            for d, placement in zip(self._run_views(letterboxed), placements, strict=True)
         )
         results = []
         for image, windows in zip(images, plans, strict=True):

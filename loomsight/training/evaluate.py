@@ -25,6 +25,7 @@ from loomsight.datasets.layout import read_image
 from loomsight.errors import DatasetError
 from loomsight.inference.decode import nms_keep
 from loomsight.inference.detections import Detections
+from loomsight.inference.flip_views import FlipView
 from loomsight.inference.tiling import TilingMode
 from loomsight.training.offline import load_ultralytics
 
@@ -62,11 +63,13 @@ class Evaluation:
     per_class: list[ClassScore] = field(default_factory=list)
     line_classes: list[str] = field(default_factory=list)  # lines the detector joined and traced
     conf_threshold_by_class: dict[str, float] = field(default_factory=dict)  # model classes
+    flip_views: list[str] = field(default_factory=list)  # mirrored views fused with the image
 
     def operating_label(self) -> str:
         """The operating thresholds, as "conf 0.25" or "conf 0.25, knot 0.15"."""
         apart = ", ".join(f"{name} {value}" for name, value in self.conf_threshold_by_class.items())
-        return f"conf {self.conf_threshold}" + (f", {apart}" if apart else "")
+        views = f", flip views {'+'.join(self.flip_views)}" if self.flip_views else ""
+        return f"conf {self.conf_threshold}" + (f", {apart}" if apart else "") + views
 
     def as_json(self) -> dict[str, Any]:
         out = {key: value for key, value in self.__dict__.items() if key != "per_class"}
@@ -205,14 +208,16 @@ def evaluate_onnx(
     tiling: TilingMode = "auto",
     threads: int = 2,
     on_progress: Callable[[int, int], None] | None = None,
+    flip_views: tuple[FlipView, ...] | None = None,
 ) -> Evaluation:
     """Evaluate one ONNX file as `loomsight evaluate` does: at the operating thresholds of its card
-    (0.25 without one), tiling large images, joining and tracing yarn lines as the camera does,
-    classes matched by name."""
+    (0.25 without one), with its flip views (or FLIP_VIEWS), tiling large images, joining and
+    tracing yarn lines as the camera does, classes matched by name."""
     from loomsight.inference.decode import thresholds_by_name
     from loomsight.inference.detector import DEFAULT_CONF, DetectorOptions, OnnxDetector
 
-    detector = OnnxDetector(path, DetectorOptions(conf_threshold=MAP_CONF, tiling=tiling), threads)
+    options = DetectorOptions(conf_threshold=MAP_CONF, tiling=tiling, flip_views=flip_views)
+    detector = OnnxDetector(path, options, threads)
     card = detector.card
     operating = card.conf_threshold if card else DEFAULT_CONF
     by_class = card.conf_threshold_by_class if card else {}
@@ -229,7 +234,12 @@ def evaluate_onnx(
         operating_conf_by_class=thresholds_by_name(detector.names, by_class, operating),
     )
     line_classes = [detector.names[k] for k in sorted(detector.line_class_ids)]
-    return replace(result, line_classes=line_classes, conf_threshold_by_class=by_class)
+    return replace(
+        result,
+        line_classes=line_classes,
+        conf_threshold_by_class=by_class,
+        flip_views=list(detector.flip_views),
+    )
 
 
 def _class_map(model_names: Sequence[str], data_names: list[str]) -> npt.NDArray[np.int64]:

@@ -23,6 +23,7 @@ import numpy.typing as npt
 from loomsight import __version__
 from loomsight.datasets.layout import read_image
 from loomsight.errors import ModelFileError, TrainingError
+from loomsight.inference.flip_views import FlipView
 from loomsight.inference.model_card import ModelCard, OnnxFile, ParityCheck, write_card
 from loomsight.training import augment
 from loomsight.training.offline import load_ultralytics
@@ -48,6 +49,7 @@ class ExportOptions:
     conf_threshold: float = 0.25
     conf_threshold_by_class: Mapping[str, float] = field(default_factory=dict)  # operating
     iou_threshold_by_class: Mapping[str, float] = field(default_factory=dict)  # NMS
+    flip_views: tuple[FlipView, ...] = ()  # mirrored views the detector also runs and fuses
     metrics: dict[str, Any] | None = None
     training: dict[str, Any] | None = None
     notes: str = ""
@@ -134,6 +136,7 @@ def export_model(options: ExportOptions) -> ModelCard:
         conf_threshold=options.conf_threshold,
         conf_threshold_by_class=dict(options.conf_threshold_by_class),
         iou_threshold_by_class=dict(options.iou_threshold_by_class),
+        flip_views=options.flip_views,
         created_at=created,
         onnx=OnnxFile.describe(onnx_path),
         parity=parity,
@@ -169,9 +172,13 @@ def check_parity(
 
     if not images:
         raise TrainingError("parity check: no sample images given")
-    # Line pieces are not joined: ultralytics' predict does not join them.
+    # Line pieces are not joined, nor views fused: ultralytics' predict does neither.
     options = DetectorOptions(
-        conf_threshold=PARITY_CONF, iou_threshold=0.7, tiling="off", line_classes=()
+        conf_threshold=PARITY_CONF,
+        iou_threshold=0.7,
+        tiling="off",
+        line_classes=(),
+        flip_views=(),
     )
     detector = OnnxDetector(onnx_path, options)
     worst_px, worst_score, compared = 0.0, 0.0, 0

@@ -258,6 +258,8 @@ def test_refuses_a_corrupt_frame(exported: ExportedModels, frame: object, fragme
         ({"max_det": 0}, "greater than or equal to 1"),
         ({"tiling": "sometimes"}, "'off', 'on' or 'auto'"),
         ({"tile_size": 640}, "Extra inputs are not permitted"),
+        ({"flip_views": ["h", "h"]}, "flip_views names a view twice"),
+        ({"flip_views": ["x"]}, "Input should be 'h', 'v' or 'hv'"),
     ],
 )
 def test_refuses_bad_options(options: dict[str, object], fragment: str) -> None:

@@ -72,8 +72,10 @@ def test_train_export_register_with_the_network_cut_off(
             sample_images=samples,
             conf_threshold_by_class={"knot": 0.15},
             iou_threshold_by_class={"knot": 0.5},
+            flip_views=("h", "v"),
         )
     )
+    assert card.flip_views == ("h", "v")
     assert card.classes[:2] == ["hole", "stain"] and len(card.classes) == 8
     assert card.conf_threshold_by_class == {"knot": 0.15}
     assert card.iou_threshold_by_class == {"knot": 0.5}
@@ -115,6 +117,14 @@ def test_train_export_register_with_the_network_cut_off(
     assert figures["images"] == 10 and figures["model"] == card.version
     assert set(figures["per_class"]) == set(card.classes)
     assert figures["line_classes"] == ["broken_end", "broken_pick"]  # joined as the camera does
+    assert figures["flip_views"] == ["h", "v"]  # the card's, as the camera runs them
+    frame_only = tmp_path / "eval-frame-only.json"
+    run_cli(
+        *("evaluate", "--model", "tiny", "--weights", str(weights), "--data", str(tiny_data)),
+        *("--flip-views", "none", "--json", str(frame_only)),
+        check=True,
+    )
+    assert json.loads(frame_only.read_text())["flip_views"] == []
     for key in (
         "map50",
         "map50_95",
@@ -182,6 +192,8 @@ def test_cli_refuses_bad_input_clearly(run_cli: RunCli, tmp_path: Path) -> None:
     )
     assert exported.returncode == 2
     assert "broken.pt" in exported.stderr and "Traceback" not in exported.stderr
+    sideways = run_cli("export", str(corrupt), "--name", "x", "--flip-views", "sideways")
+    assert sideways.returncode == 2 and "views from h, v, hv" in sideways.stderr
     for option, bad in (
         ("--class-iou", "knot"),
         ("--class-conf", "knot=high"),
