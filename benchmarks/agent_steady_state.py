@@ -16,8 +16,10 @@ the line speed the detector alone would keep with a real camera (frame length / 
 Resident memory (VmRSS) is sampled at the first frame, every --sample-s seconds and at the end; it
 must stay flat: growth from the one-minute sample (the start, in runs under two minutes) to the
 end under 5%.
+The detector runs the model card's flip views (each tile also mirrored, see
+loomsight/inference/flip_views.py) unless --flip-views says otherwise (none: the frame only).
 Usage: .venv/bin/python -m benchmarks.agent_steady_state [--minutes 10] [--threads 1,2]
-       [--frame-height 416] [--model FILE.onnx]
+       [--frame-height 416] [--model FILE.onnx] [--flip-views none|h,v]
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from loomsight.camera.assemble import build_agent
 from loomsight.camera.settings import load_settings
 from loomsight.camera.sources.config import SyntheticSourceConfig
 from loomsight.camera.sources.synthetic import SyntheticSource
+from loomsight.inference.flip_views import FlipView, parse_flip_views
 
 MODEL = Path(__file__).resolve().parents[1] / "weights" / "default" / "model.onnx"
 WEB_WIDTH_MM, MM_PER_PX = 1600.0, 0.5
@@ -73,13 +76,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, default=MODEL, help="ONNX file")
     parser.add_argument("--render-frames", type=int, default=5, help="frames to time the source")
     parser.add_argument("--sample-s", type=float, default=60.0, help="RSS sampling period")
+    parser.add_argument(
+        "--flip-views", default=None, help="detector flip views: none, or e.g. h,v [the card's]"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     source = _source(args.frame_height)
     frame_length_m = args.frame_height * MM_PER_PX / 1000
     render_ms = _render_ms(source, args.render_frames)
+    views = None if args.flip_views is None else parse_flip_views(args.flip_views)
     results = [
-        _run_agent(source, args.model, threads, args.minutes * 60, args.sample_s)
+        _run_agent(source, args.model, threads, args.minutes * 60, args.sample_s, views)
         for threads in (int(t) for t in args.threads.split(","))
     ]
     console = Console(width=max(Console().width, 130))  # the tables are wider than 80 columns
@@ -137,7 +144,12 @@ def _inference_s(agent: Agent) -> tuple[float, float]:
 
 
 def _run_agent(
-    source: dict[str, Any], model: Path, threads: int, run_s: float, sample_s: float
+    source: dict[str, Any],
+    model: Path,
+    threads: int,
+    run_s: float,
+    sample_s: float,
+    flip_views: tuple[FlipView, ...] | None = None,
 ) -> RunResult:
     with tempfile.TemporaryDirectory(prefix="agent-bench-") as folder, ExitStack() as stack:
         settings = load_settings(
@@ -153,7 +165,11 @@ def _run_agent(
                     "roll_id": "BENCH-1",
                 },
                 "capture": {"mode": "queue"},
-                "detector": {"model": str(model), "threads": threads},
+                "detector": {
+                    "model": str(model),
+                    "threads": threads,
+                    "options": {} if flip_views is None else {"flip_views": flip_views},
+                },
                 "outbox": {"path": str(Path(folder) / "outbox.sqlite")},
                 "metrics_port": None,
             },
@@ -215,7 +231,8 @@ def _speed_table(
     table = Table(
         title=f"agent steady state: {width_px}x{args.frame_height} frames ({frame_length_m:.3f} m "
         f"of roll each, {MM_PER_PX} mm/px, {WEB_WIDTH_MM / 1000:.1f} m web), {args.model.name}, "
-        f"queue capture, {args.minutes:g} min per run, {os.cpu_count()} cores",
+        f"flip views {args.flip_views or 'as the card says'}, queue capture, "
+        f"{args.minutes:g} min per run, {os.cpu_count()} cores",
         caption=f"synthetic source alone: {render_ms:.0f} ms to render a frame (in the loop, "
         "in the capture thread); detector ms: the agent's inference time per frame, tiles included",
     )

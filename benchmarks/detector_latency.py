@@ -6,7 +6,9 @@ The runners, on the same frames (synthetic fabric, BGR, made once per size) and 
 - `ours`: `OnnxDetector.detect` with tiling off (the whole frame letterboxed into 416x416, as
   ultralytics does), and with tiling "auto" where the frame needs tiles (what the agent runs);
   fp32 also with yarn lines as the model finds them (the joining of their pieces and their
-  tracing in the frame off: `line_classes=()`), to show what the two cost;
+  tracing in the frame off: `line_classes=()`), to show what the two cost. These run the frame
+  only (`flip_views=()`), the work ultralytics does; a model whose card sets flip views gets one
+  more row, `ours fp32, flip views ...`, with them (what the camera runs by default);
 - `ultralytics`: `YOLO(onnx, task="detect").predict(frame, imgsz=416, verbose=False)`. The shipped
   model has a dynamic input, so ultralytics letterboxes to the smallest stride multiple ("rect",
   416x256 for 1280x720) while we always pad to 416x416; a second row, `rect=False`, is the same
@@ -46,6 +48,7 @@ from rich.table import Table
 
 from loomsight.datasets.synth.dataset import SynthOptions, make_image
 from loomsight.inference.detector import DetectorOptions, OnnxDetector
+from loomsight.inference.flip_views import FlipView
 from loomsight.inference.letterbox import Letterbox, as_bgr, to_input_tensor
 from loomsight.inference.tiling import TilingMode, needs_tiling
 from loomsight.training.offline import load_ultralytics
@@ -163,6 +166,10 @@ def _runners(
             unjoined = _timed_detector(path, "off", threads, line_classes=())
             label = "ours fp32, lines as found"
             runners.append(Runner(label, _detect_call(unjoined, frames), unjoined.session))
+        if precision == "fp32" and detector.card is not None and detector.card.flip_views:
+            flipped = _timed_detector(path, "off", threads, flip_views=None)  # the card's
+            label = f"ours fp32, flip views {'+'.join(flipped.flip_views)}"
+            runners.append(Runner(label, _detect_call(flipped, frames), flipped.session))
         if needs_tiling(resolution_wh, detector.input_size_hw, "auto", 1.5):
             tiled = _timed_detector(path, "auto", threads)
             runners.append(
@@ -174,9 +181,14 @@ def _runners(
 
 
 def _timed_detector(
-    path: Path, tiling: TilingMode, threads: int, line_classes: tuple[str, ...] | None = None
+    path: Path,
+    tiling: TilingMode,
+    threads: int,
+    line_classes: tuple[str, ...] | None = None,
+    flip_views: tuple[FlipView, ...] | None = (),
 ) -> OnnxDetector:
-    options = DetectorOptions(tiling=tiling)
+    """A detector whose session times its runs; FLIP_VIEWS None: the card's."""
+    options = DetectorOptions(tiling=tiling, flip_views=flip_views)
     if line_classes is not None:
         options = options.model_copy(update={"line_classes": line_classes})
     detector = OnnxDetector(path, options, threads=threads)

@@ -22,6 +22,7 @@ def test_detector_latency_prints_all_runners_and_the_targets(
     detector_latency.main([*args, "--warmup", "1"])
     out = capsys.readouterr().out
     runners = ["session.run fp32", "ours fp32", "ours fp32, tiled", "ours fp32, lines as found"]
+    runners += ["ours fp32, flip views h+v"]  # the shipped card sets them
     runners += ["ultralytics fp32", "ultralytics fp32, rect=False"]
     runners += ["session.run int8", "ours int8, tiled"]
     for runner in runners:
