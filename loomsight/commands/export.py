@@ -112,6 +112,13 @@ def export_command(
         help="CLASS=IOU: the NMS IoU threshold of one class, apart from the 0.7 of the others "
         "(e.g. knot=0.5: small defects whose duplicate boxes overlap less); repeatable.",
     ),
+    base_card: Path | None = typer.Option(
+        None,
+        "--base-card",
+        help="The model.json of the model CHECKPOINT was fine-tuned or refined from: its "
+        "version and training record (time, hardware, epochs) are kept in the new card's "
+        "training.base.",
+    ),
     flip_views: str = typer.Option(
         "none",
         "--flip-views",
@@ -149,6 +156,7 @@ def export_command(
             conf_threshold_by_class=conf_by_class,
             iou_threshold_by_class=iou_by_class,
             flip_views=views,
+            base_card=base_card,
             int8=int8,
             calibration_images=(
                 _images(calibration, checkpoint, "train", "--calibration", CALIBRATION_IMAGES)

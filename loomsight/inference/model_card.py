@@ -122,13 +122,16 @@ class ModelCard(BaseModel):
 
 def read_card(folder: Path) -> ModelCard:
     """The card in FOLDER/model.json; ModelFileError naming the file if missing or malformed."""
-    path = folder / CARD_FILE
+    return read_card_file(folder / CARD_FILE)
+
+
+def read_card_file(path: Path) -> ModelCard:
+    """The card in the JSON file PATH; ModelFileError naming the file if missing or malformed."""
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ModelFileError(
-            f"{path}: no model card (expected {CARD_FILE} beside the ONNX file)"
-        ) from None
+        beside = f" (expected {CARD_FILE} beside the ONNX file)" if path.name == CARD_FILE else ""
+        raise ModelFileError(f"{path}: no model card{beside}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelFileError(f"{path}: not a readable JSON model card ({error})") from None
     try:

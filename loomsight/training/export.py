@@ -24,7 +24,13 @@ from loomsight import __version__
 from loomsight.datasets.layout import read_image
 from loomsight.errors import ModelFileError, TrainingError
 from loomsight.inference.flip_views import FlipView
-from loomsight.inference.model_card import ModelCard, OnnxFile, ParityCheck, write_card
+from loomsight.inference.model_card import (
+    ModelCard,
+    OnnxFile,
+    ParityCheck,
+    read_card_file,
+    write_card,
+)
 from loomsight.training import augment
 from loomsight.training.offline import load_ultralytics
 from loomsight.training.provenance import training_record
@@ -56,6 +62,10 @@ class ExportOptions:
     overwrite: bool = False
     int8: bool = False  # also write model.int8.onnx (loomsight.training.quantize)
     calibration_images: Sequence[Path] = ()  # for int8: images like the training ones
+    # the card of the model the checkpoint was fine-tuned or refined from: its version and
+    # training record are kept in this card's training["base"] (how long the whole model
+    # trained, and on what, over several stages)
+    base_card: Path | None = None
 
 
 def _check_by_class(option: str, by_class: Mapping[str, float], names: list[str]) -> None:
@@ -85,6 +95,7 @@ def export_model(options: ExportOptions) -> ModelCard:
         raise TrainingError(
             f"{folder}: a model of that name exists; choose another name or --overwrite"
         )
+    base = read_card_file(options.base_card) if options.base_card is not None else None
     ultralytics = load_ultralytics()
     import onnx
 
@@ -146,6 +157,7 @@ def export_model(options: ExportOptions) -> ModelCard:
             **training_record(options.checkpoint, train_args),
             **_averaged_from(model),
             **(options.training or {}),
+            **({"base": {"version": base.version, **base.training}} if base else {}),
         },
         augmentations=augment.describe(),
         metrics=options.metrics or {},

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from loomsight.datasets.synth.dataset import SynthOptions, generate_dataset
-from loomsight.errors import DatasetError, TrainingError
+from loomsight.errors import DatasetError, ModelFileError, TrainingError
 from loomsight.inference.model_card import read_card
 from loomsight.training.export import ExportOptions, export_model
 from loomsight.training.provenance import data_fingerprint
@@ -86,6 +86,23 @@ def test_train_export_register_with_the_network_cut_off(
         TrainingError, match=r"--class-conf names classes the model lacks: \['slab'\]"
     ):
         export_model(unknown)
+    assert not (weights / "other").exists()
+    refined = export_model(
+        ExportOptions(
+            result.best_checkpoint,
+            "refined",
+            weights,
+            samples,
+            base_card=weights / "tiny" / "model.json",
+        )
+    )
+    assert refined.training["base"]["version"] == card.version  # the stage before, kept
+    assert refined.training["base"]["epochs_done"] == 1 and "hardware" in refined.training["base"]
+    no_base = ExportOptions(
+        result.best_checkpoint, "other", weights, samples, base_card=tmp_path / "none.json"
+    )
+    with pytest.raises(ModelFileError, match=r"none.json: no model card"):
+        export_model(no_base)
     assert not (weights / "other").exists()
     assert card.input_size_hw == (160, 160) and card.nms_in_model is False
     assert card.parity is not None and card.parity.images == 4
