@@ -48,7 +48,13 @@ from loomsight.article.scoring import (
 from loomsight.article.texture import MIN_CLEAN_TILES, calibrate_texture
 from loomsight.article.weave import WeaveMeasure, max_yarn_pitch_px, measure_weave
 from loomsight.errors import DatasetError
-from loomsight.inference.model_card import ModelFile, file_sha256, read_card, write_card
+from loomsight.inference.model_card import (
+    CARD_FILE,
+    ModelFile,
+    file_sha256,
+    read_card,
+    write_card,
+)
 from loomsight.inference.texture_anomaly import TEXTURE_FILE
 from loomsight.training.registry import (
     RegisteredModel,
@@ -210,6 +216,8 @@ def calibrate(
             sample_images=test_images[:4],
             imgsz=imgsz,
             training={"calibration": calibration},
+            flip_views=base.card.flip_views,  # the base model's way of looking, kept
+            base_card=base.folder / CARD_FILE,
             notes=f"Calibrated for article {options.article!r} on machine {options.machine_id} "
             f"from {base.name}, on {len(usable)} defect-free frames ({frames.covered_m:.1f} m) "
             "with synthetic defects implanted along the measured weave; no labels.",
