@@ -17,13 +17,19 @@ from typing import Annotated, Any
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from loomsight.datasets.tiling import TileWindow
 from loomsight.errors import ModelFileError
 from loomsight.inference.decode import OutputFormat, decode, thresholds_by_name
 from loomsight.inference.detections import Detections
-from loomsight.inference.flip_views import FlipView, flip_image, fuse_views, unflip_detections
+from loomsight.inference.flip_views import (
+    FlipView,
+    FlipViews,
+    flip_image,
+    fuse_views,
+    unflip_detections,
+)
 from loomsight.inference.letterbox import Letterbox, as_bgr, to_input_tensor
 from loomsight.inference.line_join import (
     LINE_CLASSES,
@@ -65,14 +71,7 @@ class DetectorOptions(BaseModel):
     line_trace: bool = True  # reported lines are traced in the frame (see inference/line_trace.py)
     # Mirrored views also run and fused (see inference/flip_views.py); () runs the frame only,
     # which is fastest: one model run instead of one per view
-    flip_views: tuple[FlipView, ...] | None = None
-
-    @field_validator("flip_views")
-    @classmethod
-    def _each_view_once(cls, views: tuple[FlipView, ...] | None) -> tuple[FlipView, ...] | None:
-        if views is not None and len(set(views)) < len(views):
-            raise ValueError(f"flip_views names a view twice: {list(views)}")
-        return views
+    flip_views: FlipViews | None = None
 
 
 def _dims(shape: Sequence[Any]) -> str:

@@ -18,15 +18,26 @@ The cost is one model run per view.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, cast
+from typing import Annotated, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import AfterValidator
 
 from loomsight.inference.detections import Detections
 
 FlipView = Literal["h", "v", "hv"]  # mirrored left-right, upside down, or both
 FLIP_VIEWS: tuple[FlipView, ...] = ("h", "v", "hv")
+
+
+def _each_view_once(views: tuple[FlipView, ...]) -> tuple[FlipView, ...]:
+    if len(set(views)) < len(views):
+        raise ValueError(f"flip_views names a view twice: {list(views)}")
+    return views
+
+
+# the views of a model card or detector options, checked once there
+FlipViews = Annotated[tuple[FlipView, ...], AfterValidator(_each_view_once)]
 
 UInt8Array = npt.NDArray[np.uint8]
 Float32Array = npt.NDArray[np.float32]

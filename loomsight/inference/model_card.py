@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from loomsight.errors import ModelFileError
-from loomsight.inference.flip_views import FlipView
+from loomsight.inference.flip_views import FlipViews
 
 CARD_FILE = "model.json"
 CARD_SCHEMA_VERSION = 1
@@ -93,7 +93,7 @@ class ModelCard(BaseModel):
     # NMS of these classes at their own IoU (`loomsight export --class-iou knot=0.5`)
     iou_threshold_by_class: dict[str, Unit] = Field(default_factory=dict)
     # mirrored views the detector also runs and fuses (`loomsight export --flip-views h,v`)
-    flip_views: tuple[FlipView, ...] = ()
+    flip_views: FlipViews = ()
     created_at: datetime
     onnx: OnnxFile
     int8: OnnxFile | None = None
@@ -115,8 +115,6 @@ class ModelCard(BaseModel):
             unknown = sorted(set(by_class) - set(self.classes))
             if unknown:
                 raise ValueError(f"{field} names classes the model lacks: {unknown}")
-        if len(set(self.flip_views)) < len(self.flip_views):
-            raise ValueError(f"flip_views names a view twice: {list(self.flip_views)}")
         return self
 
 
