@@ -46,6 +46,11 @@ logger = logging.getLogger(__name__)
 UInt8Array = npt.NDArray[np.uint8]
 Unit = Annotated[float, Field(ge=0, le=1)]
 DEFAULT_CONF, DEFAULT_IOU = 0.25, 0.7
+# With flip views, each view is decoded down to this share of a class's threshold: a box left out
+# would add under a thirtieth of the threshold to a fused score of three views. On merged val the
+# camera then reports what `evaluate` (which keeps every score) does: same precision, recall,
+# images found and false alarms (decoded at the threshold itself, 1 point fewer images found).
+FLIP_DECODE_SHARE = 0.1
 
 
 class DetectorOptions(BaseModel):
@@ -163,10 +168,16 @@ class OnnxDetector:
         # Line classes are decoded down to the join threshold, so that a reported line spans its
         # weaker pieces too; what is reported is then filtered by `class_thresholds`.
         lines = np.isin(np.arange(len(self.names)), sorted(self.line_class_ids))
-        self.decode_thresholds = np.where(
-            lines,
-            np.minimum(self.class_thresholds, self.options.line_join_conf),
-            self.class_thresholds,
+        # With flip views a fused box scores the sum over the views divided by their number, so
+        # boxes under the threshold count: each view is decoded down to FLIP_DECODE_SHARE of it.
+        share = FLIP_DECODE_SHARE if self.flip_views else 1.0
+        self.decode_thresholds = (
+            share
+            * np.where(
+                lines,
+                np.minimum(self.class_thresholds, self.options.line_join_conf),
+                self.class_thresholds,
+            )
         ).astype(np.float32)
         self.model_version = self._version()
         logger.info(

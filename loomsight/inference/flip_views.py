@@ -12,6 +12,10 @@ threshold, or start a new one. A fused box takes at most one box from each view 
 later box of that view that would join it is a duplicate and dropped), is placed at the
 score-weighted mean of its boxes, and scores the sum of their scores over the number of views.
 
+Since a fused box scores the mean over the views, boxes under the operating threshold count: the
+detector decodes each view down to a tenth of it (`FLIP_DECODE_SHARE` in detector.py), so that it
+reports what evaluation, which keeps every score, scores at or above the threshold.
+
 The cost is one model run per view.
 """
 
