@@ -217,6 +217,7 @@ def calibrate(
             imgsz=imgsz,
             training={"calibration": calibration},
             flip_views=base.card.flip_views,  # the base model's way of looking, kept
+            box_scale_by_class=base.card.box_scale_by_class,
             base_card=base.folder / CARD_FILE,
             notes=f"Calibrated for article {options.article!r} on machine {options.machine_id} "
             f"from {base.name}, on {len(usable)} defect-free frames ({frames.covered_m:.1f} m) "

@@ -44,12 +44,20 @@ def evaluate_command(
         help="Mirrored views run and fused with each image: 'none', or some of h, v, hv "
         "(e.g. h,v) [default: the model card's].",
     ),
+    no_box_scale: bool = typer.Option(
+        False,
+        "--no-box-scale",
+        help="Boxes as the model draws them, without the card's box scales by class (to measure "
+        "the size ratio a scale would correct).",
+    ),
 ) -> None:
     """Evaluate MODEL on a split through loomsight.inference (the camera's code, not torch).
 
     Reports mAP50 and mAP50-95 (ultralytics' matching), precision and recall per class at the
     model's operating threshold, the share of defective images where a defect was found and the
-    share of defect-free images (empty label file) with a false alarm.
+    share of defect-free images (empty label file) with a false alarm. Per class, the median
+    label size over the size of the reported box on it, across the box and along it: under 1,
+    the model draws that class larger than labelled (`loomsight export --class-box-scale`).
     """
     from loomsight.inference.flip_views import parse_flip_views
     from loomsight.inference.tiling import TilingMode
@@ -69,11 +77,14 @@ def evaluate_command(
         cast(TilingMode, tile),
         threads,
         flip_views=views,
+        box_scale={} if no_box_scale else None,
     )
     table = Table(title=f"{result.model} on {data} ({split}, {result.operating_label()})")
-    for column in ("class", "images", "boxes", "precision", "recall", "mAP50", "mAP50-95"):
+    columns = ("class", "images", "boxes", "precision", "recall", "mAP50", "mAP50-95")
+    for column in (*columns, "label/box"):  # median size ratio across the box, along it
         table.add_column(column, justify="left" if column == "class" else "right")
     for score in result.per_class:
+        ratio = score.box_size_ratio
         table.add_row(
             score.name,
             str(score.images),
@@ -82,6 +93,7 @@ def evaluate_command(
             f"{score.recall:.3f}",
             f"{score.map50:.3f}",
             f"{score.map50_95:.3f}",
+            f"{ratio[0]:.2f}, {ratio[1]:.2f}" if ratio else "",
         )
     table.add_row(
         "all",
@@ -105,5 +117,15 @@ def evaluate_command(
             f"yarn lines joined from their pieces and traced in the image, as the camera does: "
             f"{', '.join(result.line_classes)}"
         )
+    console.print(
+        "label/box: the median label size over the size of the reported box on it, across the "
+        "box and along it (under 1: drawn larger than labelled; export --class-box-scale)"
+    )
+    if result.box_scale_by_class:
+        scales = "; ".join(
+            f"{name} {across:g}, {along:g}"
+            for name, (across, along) in result.box_scale_by_class.items()
+        )
+        console.print(f"boxes scaled about their centre (across, along): {scales}")
     if json_out is not None:
         json_out.write_text(json.dumps(result.as_json(), indent=2) + "\n", encoding="utf-8")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 
     from loomsight.training.evaluate import Evaluation
 
+T = TypeVar("T")
 SAMPLES = 8
 CALIBRATION_IMAGES = 32  # as measured in ../shared/ENVIRONMENT.md: enough for MinMax ranges
 
@@ -53,17 +55,23 @@ def _images(
     return found[::step][:count]
 
 
-def _by_class(option: str, pairs: list[str]) -> dict[str, float]:
-    """OPTION's CLASS=VALUE pairs as values by class name; TrainingError for a malformed one."""
-    by_class: dict[str, float] = {}
+def _by_class(
+    option: str, pairs: list[str], parse: Callable[[str], T], example: str
+) -> dict[str, T]:
+    """OPTION's CLASS=VALUE pairs as values by class name, each VALUE read by PARSE;
+    TrainingError for a malformed one."""
+    by_class: dict[str, T] = {}
     for pair in pairs:
         name, _, text = pair.partition("=")
         try:
-            value = float(text)
-        except ValueError:
-            value = None
-        if value is None or not name.strip():
-            raise TrainingError(f"{option} {pair!r}: expected CLASS=VALUE, e.g. knot=0.5")
+            value = parse(text)
+        except ValueError as error:
+            detail = f" ({error})" if parse is not float else ""
+            raise TrainingError(
+                f"{option} {pair!r}: expected CLASS=VALUE, e.g. {example}{detail}"
+            ) from None
+        if not name.strip():
+            raise TrainingError(f"{option} {pair!r}: expected CLASS=VALUE, e.g. {example}")
         by_class[name.strip()] = value
     return by_class
 
@@ -112,6 +120,13 @@ def export_command(
         help="CLASS=IOU: the NMS IoU threshold of one class, apart from the 0.7 of the others "
         "(e.g. knot=0.5: small defects whose duplicate boxes overlap less); repeatable.",
     ),
+    class_box_scale: list[str] = typer.Option(
+        [],
+        "--class-box-scale",
+        help="CLASS=ACROSS[,ALONG]: boxes of one class scaled about their centre, the factor "
+        "for the shorter side and for the longer one (e.g. knot=0.85: a class the model draws "
+        "larger than labelled, as `loomsight evaluate` measures it); repeatable.",
+    ),
     base_card: Path | None = typer.Option(
         None,
         "--base-card",
@@ -134,12 +149,17 @@ def export_command(
     With --int8, a statically quantized copy is written beside it; with --data, both files are
     evaluated as `loomsight evaluate` runs them and their figures go into the card.
     """
+    from loomsight.inference.box_scale import parse_box_scale
     from loomsight.inference.flip_views import parse_flip_views
     from loomsight.training.export import ExportOptions, export_model
     from loomsight.training.registry import promote as promote_model
 
-    conf_by_class = _by_class("--class-conf", class_conf)  # bad values fail before any work
-    iou_by_class = _by_class("--class-iou", class_iou)
+    # bad values fail before any work
+    conf_by_class = _by_class("--class-conf", class_conf, float, "knot=0.15")
+    iou_by_class = _by_class("--class-iou", class_iou, float, "knot=0.5")
+    box_scale_by_class = _by_class(
+        "--class-box-scale", class_box_scale, parse_box_scale, "knot=0.85 or slub=0.85,1"
+    )
     try:
         views = parse_flip_views(flip_views)
     except ValueError as error:
@@ -156,6 +176,7 @@ def export_command(
             conf_threshold_by_class=conf_by_class,
             iou_threshold_by_class=iou_by_class,
             flip_views=views,
+            box_scale_by_class=box_scale_by_class,
             base_card=base_card,
             int8=int8,
             calibration_images=(

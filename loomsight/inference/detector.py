@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loomsight.datasets.tiling import TileWindow
 from loomsight.errors import ModelFileError
+from loomsight.inference.box_scale import BoxScale, scale_boxes, scales_by_class_id
 from loomsight.inference.decode import OutputFormat, decode, thresholds_by_name
 from loomsight.inference.detections import Detections
 from loomsight.inference.flip_views import (
@@ -77,6 +78,9 @@ class DetectorOptions(BaseModel):
     # Mirrored views also run and fused (see inference/flip_views.py); () runs the frame only,
     # which is fastest: one model run instead of one per view
     flip_views: FlipViews | None = None
+    # Boxes of these classes scaled about their centre, (shorter side, longer side), instead of
+    # the card's (see inference/box_scale.py); {} leaves every box as the model draws it
+    box_scale: dict[str, BoxScale] | None = None
 
 
 def _dims(shape: Sequence[Any]) -> str:
@@ -162,6 +166,11 @@ class OnnxDetector:
         )
         views = self.options.flip_views
         self.flip_views = views if views is not None else (card.flip_views if card else ())
+        box_scale = self.options.box_scale
+        self.box_scale: dict[str, BoxScale] = (
+            box_scale if box_scale is not None else (card.box_scale_by_class if card else {})
+        )
+        self.class_box_scales = scales_by_class_id(self.names, self.box_scale)
         self.line_class_ids = {
             k for k, name in enumerate(self.names) if name in self.options.line_classes
         }
@@ -337,9 +346,10 @@ class OnnxDetector:
                 crop = image[w.y_px : w.y_px + w.height_px, w.x_px : w.x_px + w.width_px]
                 placements.append(Letterbox.fit(crop.shape[:2], input_hw, self.rect_stride))
                 letterboxed.append(placements[-1].apply(crop))
+        scaled = (scale_boxes(d, self.class_box_scales) for d in self._run_views(letterboxed))
         found = iter(
             Detections(placement.to_source_xyxy(d.xyxy_px), d.confidence, d.class_id)
-            for d, placement in zip(self._run_views(letterboxed), placements, strict=True)
+            for d, placement in zip(scaled, placements, strict=True)
         )
         results = []
         for image, windows in zip(images, plans, strict=True):

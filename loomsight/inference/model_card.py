@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from loomsight.errors import ModelFileError
+from loomsight.inference.box_scale import BoxScale
 from loomsight.inference.flip_views import FlipViews
 
 CARD_FILE = "model.json"
@@ -94,6 +95,9 @@ class ModelCard(BaseModel):
     iou_threshold_by_class: dict[str, Unit] = Field(default_factory=dict)
     # mirrored views the detector also runs and fuses (`loomsight export --flip-views h,v`)
     flip_views: FlipViews = ()
+    # boxes of these classes scaled about their centre, (shorter side, longer side)
+    # (`loomsight export --class-box-scale knot=0.85`; see inference/box_scale.py)
+    box_scale_by_class: dict[str, BoxScale] = Field(default_factory=dict)
     created_at: datetime
     onnx: OnnxFile
     int8: OnnxFile | None = None
@@ -108,9 +112,11 @@ class ModelCard(BaseModel):
 
     @model_validator(mode="after")
     def _known_classes(self) -> ModelCard:
+        by_class: dict[str, Any]
         for field, by_class in (
             ("conf_threshold_by_class", self.conf_threshold_by_class),
             ("iou_threshold_by_class", self.iou_threshold_by_class),
+            ("box_scale_by_class", self.box_scale_by_class),
         ):
             unknown = sorted(set(by_class) - set(self.classes))
             if unknown:

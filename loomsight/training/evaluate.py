@@ -23,6 +23,7 @@ from loomsight.datasets.data_yaml import class_names_of, label_path, split_image
 from loomsight.datasets.labels import ImageLabels, read_yolo_labels
 from loomsight.datasets.layout import read_image
 from loomsight.errors import DatasetError
+from loomsight.inference.box_scale import BoxScale
 from loomsight.inference.decode import nms_keep
 from loomsight.inference.detections import Detections
 from loomsight.inference.flip_views import FlipView
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 MAP_CONF = 0.001  # mAP is taken over the whole precision-recall curve
 AGNOSTIC_NAME = "defect"
+SIZE_PAIR_IOU = 0.3  # a label and the reported box on it, for the box size ratio
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,11 @@ class ClassScore:
     recall: float
     map50: float
     map50_95: float
+    # median label size over the size of the reported box of the class that overlaps the label
+    # most (IoU at least SIZE_PAIR_IOU), along the box's shorter side and its longer side: under
+    # 1, the model draws the class larger than labelled (`loomsight export --class-box-scale`)
+    box_size_ratio: tuple[float, float] | None = None
+    box_size_pairs: int = 0  # label and box pairs the ratio is the median of
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,8 @@ class Evaluation:
     line_classes: list[str] = field(default_factory=list)  # lines the detector joined and traced
     conf_threshold_by_class: dict[str, float] = field(default_factory=dict)  # model classes
     flip_views: list[str] = field(default_factory=list)  # mirrored views fused with the image
+    # boxes scaled by class (shorter side, longer side), as the card or the options say
+    box_scale_by_class: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def operating_label(self) -> str:
         """The operating thresholds, as "conf 0.25" or "conf 0.25, knot 0.15"."""
@@ -90,6 +99,8 @@ class _Accumulator:
         self.pred_cls: list[npt.NDArray[np.int64]] = []
         self.target_cls: list[npt.NDArray[np.int64]] = []
         self.reported: list[npt.NDArray[np.bool_]] = []
+        # per label class: (label size / box size) along the box's shorter and longer side
+        self.size_ratios: dict[int, list[tuple[float, float]]] = {}
         self.defective = self.found = self.clean = self.false_alarms = 0
 
     def add(
@@ -118,6 +129,7 @@ class _Accumulator:
                 .cpu()
                 .numpy()
             )
+            self._add_size_ratios(labels, detections, reported, iou.cpu().numpy())
         self.tp.append(correct)
         self.conf.append(detections.confidence)
         self.pred_cls.append(detections.class_id)
@@ -130,6 +142,27 @@ class _Accumulator:
         else:
             self.clean += 1
             self.false_alarms += any_found
+
+    def _add_size_ratios(
+        self,
+        labels: ImageLabels,
+        detections: Detections,
+        reported: npt.NDArray[np.bool_],
+        iou: npt.NDArray[np.float32],
+    ) -> None:
+        """For each label, the reported box of its class that overlaps it most (IoU at least
+        SIZE_PAIR_IOU): label size over box size along the box's shorter and longer side."""
+        label_wh = labels.xyxy_px[:, 2:] - labels.xyxy_px[:, :2]
+        box_wh = detections.size_wh_px
+        for j, class_id in enumerate(labels.class_id.tolist()):
+            overlap = np.where(reported & (detections.class_id == class_id), iou[j], 0.0)
+            best = int(np.argmax(overlap)) if len(overlap) else -1
+            if best < 0 or overlap[best] < SIZE_PAIR_IOU:
+                continue
+            ratio_wh = label_wh[j] / np.maximum(box_wh[best], 1e-6)
+            wide = box_wh[best, 0] > box_wh[best, 1]  # the box's longer side is its width
+            across, along = (ratio_wh[1], ratio_wh[0]) if wide else (ratio_wh[0], ratio_wh[1])
+            self.size_ratios.setdefault(class_id, []).append((float(across), float(along)))
 
 
 def evaluate(
@@ -209,14 +242,17 @@ def evaluate_onnx(
     threads: int = 2,
     on_progress: Callable[[int, int], None] | None = None,
     flip_views: tuple[FlipView, ...] | None = None,
+    box_scale: dict[str, BoxScale] | None = None,
 ) -> Evaluation:
     """Evaluate one ONNX file as `loomsight evaluate` does: at the operating thresholds of its card
-    (0.25 without one), with its flip views (or FLIP_VIEWS), tiling large images, joining and
-    tracing yarn lines as the camera does, classes matched by name."""
+    (0.25 without one), with its flip views (or FLIP_VIEWS) and box scales (or BOX_SCALE), tiling
+    large images, joining and tracing yarn lines as the camera does, classes matched by name."""
     from loomsight.inference.decode import thresholds_by_name
     from loomsight.inference.detector import DEFAULT_CONF, DetectorOptions, OnnxDetector
 
-    options = DetectorOptions(conf_threshold=MAP_CONF, tiling=tiling, flip_views=flip_views)
+    options = DetectorOptions(
+        conf_threshold=MAP_CONF, tiling=tiling, flip_views=flip_views, box_scale=box_scale
+    )
     detector = OnnxDetector(path, options, threads)
     card = detector.card
     operating = card.conf_threshold if card else DEFAULT_CONF
@@ -239,6 +275,7 @@ def evaluate_onnx(
         line_classes=line_classes,
         conf_threshold_by_class=by_class,
         flip_views=list(detector.flip_views),
+        box_scale_by_class=dict(detector.box_scale),
     )
 
 
@@ -278,6 +315,8 @@ def _score(
         predicted = kept & (pred_cls == class_id)
         hits = int(tp[predicted, 0].sum()) if len(tp) else 0
         ap = ap_by_class.get(class_id, np.zeros(10))
+        ratios = np.array(acc.size_ratios.get(class_id, []), dtype=np.float64).reshape(-1, 2)
+        across, along = np.median(ratios, axis=0) if len(ratios) else (np.nan, np.nan)
         per_class.append(
             ClassScore(
                 name=name,
@@ -287,6 +326,10 @@ def _score(
                 recall=hits / targets if targets else 0.0,
                 map50=float(ap[0]),
                 map50_95=float(ap.mean()),
+                box_size_ratio=(round(float(across), 3), round(float(along), 3))
+                if len(ratios)
+                else None,
+                box_size_pairs=len(ratios),
             )
         )
     scored = [score for score in per_class if score.boxes]

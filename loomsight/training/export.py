@@ -23,6 +23,7 @@ import numpy.typing as npt
 from loomsight import __version__
 from loomsight.datasets.layout import read_image
 from loomsight.errors import ModelFileError, TrainingError
+from loomsight.inference.box_scale import BoxScale, is_box_scale
 from loomsight.inference.flip_views import FlipView
 from loomsight.inference.model_card import (
     ModelCard,
@@ -56,6 +57,8 @@ class ExportOptions:
     conf_threshold_by_class: Mapping[str, float] = field(default_factory=dict)  # operating
     iou_threshold_by_class: Mapping[str, float] = field(default_factory=dict)  # NMS
     flip_views: tuple[FlipView, ...] = ()  # mirrored views the detector also runs and fuses
+    # boxes of these classes scaled about their centre (shorter side, longer side)
+    box_scale_by_class: Mapping[str, BoxScale] = field(default_factory=dict)
     metrics: dict[str, Any] | None = None
     training: dict[str, Any] | None = None
     notes: str = ""
@@ -68,10 +71,14 @@ class ExportOptions:
     base_card: Path | None = None
 
 
-def _check_by_class(option: str, by_class: Mapping[str, float], names: list[str]) -> None:
+def _check_classes(option: str, by_class: Mapping[str, object], names: list[str]) -> None:
     unknown = sorted(set(by_class) - set(names))
     if unknown:
         raise TrainingError(f"{option} names classes the model lacks: {unknown}; it has {names}")
+
+
+def _check_by_class(option: str, by_class: Mapping[str, float], names: list[str]) -> None:
+    _check_classes(option, by_class, names)
     outside = {name: value for name, value in by_class.items() if not 0 <= value <= 1}
     if outside:
         raise TrainingError(f"{option} values must be in [0, 1], got {outside}")
@@ -103,6 +110,10 @@ def export_model(options: ExportOptions) -> ModelCard:
     names = [str(name) for name in model.names.values()]
     _check_by_class("--class-conf", options.conf_threshold_by_class, names)
     _check_by_class("--class-iou", options.iou_threshold_by_class, names)
+    _check_classes("--class-box-scale", options.box_scale_by_class, names)
+    outside = {k: v for k, v in options.box_scale_by_class.items() if not is_box_scale(v)}
+    if outside:
+        raise TrainingError(f"--class-box-scale factors must be in (0, 4], got {outside}")
     train_args = dict(getattr(model.model, "args", {}) or {})
     imgsz = int(options.imgsz or train_args.get("imgsz") or 640)
     staging = options.weights_dir / f".{options.name}.partial"
@@ -148,6 +159,7 @@ def export_model(options: ExportOptions) -> ModelCard:
         conf_threshold_by_class=dict(options.conf_threshold_by_class),
         iou_threshold_by_class=dict(options.iou_threshold_by_class),
         flip_views=options.flip_views,
+        box_scale_by_class=dict(options.box_scale_by_class),
         created_at=created,
         onnx=OnnxFile.describe(onnx_path),
         parity=parity,
@@ -184,13 +196,14 @@ def check_parity(
 
     if not images:
         raise TrainingError("parity check: no sample images given")
-    # Line pieces are not joined, nor views fused: ultralytics' predict does neither.
+    # Line pieces are not joined, views fused nor boxes scaled: ultralytics' predict does none.
     options = DetectorOptions(
         conf_threshold=PARITY_CONF,
         iou_threshold=0.7,
         tiling="off",
         line_classes=(),
         flip_views=(),
+        box_scale={},
     )
     detector = OnnxDetector(onnx_path, options)
     worst_px, worst_score, compared = 0.0, 0.0, 0

@@ -143,3 +143,38 @@ def test_operating_thresholds_by_class(data: Path, agnostic: bool) -> None:
     recalled = {score.name for score in knots.per_class if score.recall == 1.0}
     assert recalled == ({"knot"} & {score.name for score in knots.per_class if score.boxes})
     assert all(score.recall == 0.0 for score in knots.per_class if score.name != "knot")
+
+
+@pytest.mark.parametrize("agnostic", [False, True])
+def test_the_box_size_ratio_is_label_over_box_across_and_along(data: Path, agnostic: bool) -> None:
+    """Every box drawn a quarter longer than its label along its longer side: label over box is
+    1 across and 0.8 along for each class; a box that misses its label, or is not reported, is
+    not paired."""
+    truth = _truth(data)
+
+    def long_boxes(image: npt.NDArray[np.uint8]) -> Detections:
+        found = truth[int(image.sum())]
+        centre = (found.xyxy_px[:, :2] + found.xyxy_px[:, 2:]) / 2
+        half = (found.xyxy_px[:, 2:] - found.xyxy_px[:, :2]) / 2
+        wide = half[:, 0] >= half[:, 1]
+        half = half * np.stack([np.where(wide, 1.25, 1), np.where(wide, 1, 1.25)], axis=1)
+        return Detections(
+            np.concatenate([centre - half, centre + half], axis=1), found.confidence, found.class_id
+        )
+
+    result = evaluate(long_boxes, data, 0.25, agnostic=agnostic)
+    scored = [score for score in result.per_class if score.boxes]
+    assert scored and all(score.box_size_pairs == score.boxes for score in scored)
+    for score in scored:
+        assert score.box_size_ratio == pytest.approx((1.0, 0.8), abs=1e-3)
+    assert result.as_json()["per_class"][scored[0].name]["box_size_ratio"] == pytest.approx(
+        [1.0, 0.8], abs=1e-3
+    )
+    unreported = evaluate(long_boxes, data, 0.95, agnostic=agnostic)
+    assert all(s.box_size_ratio is None and s.box_size_pairs == 0 for s in unreported.per_class)
+
+    def far(image: npt.NDArray[np.uint8]) -> Detections:
+        found = truth[int(image.sum())]
+        return Detections(found.xyxy_px + np.float32(60), found.confidence, found.class_id)
+
+    assert all(s.box_size_pairs == 0 for s in evaluate(far, data, 0.25).per_class)

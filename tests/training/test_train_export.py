@@ -73,9 +73,10 @@ def test_train_export_register_with_the_network_cut_off(
             conf_threshold_by_class={"knot": 0.15},
             iou_threshold_by_class={"knot": 0.5},
             flip_views=("h", "v"),
+            box_scale_by_class={"knot": (0.9, 0.8)},
         )
     )
-    assert card.flip_views == ("h", "v")
+    assert card.flip_views == ("h", "v") and card.box_scale_by_class == {"knot": (0.9, 0.8)}
     assert card.classes[:2] == ["hole", "stain"] and len(card.classes) == 8
     assert card.conf_threshold_by_class == {"knot": 0.15}
     assert card.iou_threshold_by_class == {"knot": 0.5}
@@ -86,6 +87,16 @@ def test_train_export_register_with_the_network_cut_off(
         TrainingError, match=r"--class-conf names classes the model lacks: \['slab'\]"
     ):
         export_model(unknown)
+    for scales, refusal in (
+        ({"slab": (0.9, 0.9)}, r"--class-box-scale names classes the model lacks: \['slab'\]"),
+        ({"knot": (0.0, 0.9)}, r"--class-box-scale factors must be in \(0, 4\]"),
+    ):
+        with pytest.raises(TrainingError, match=refusal):
+            export_model(
+                ExportOptions(
+                    result.best_checkpoint, "other", weights, samples, box_scale_by_class=scales
+                )
+            )
     assert not (weights / "other").exists()
     refined = export_model(
         ExportOptions(
@@ -135,13 +146,16 @@ def test_train_export_register_with_the_network_cut_off(
     assert set(figures["per_class"]) == set(card.classes)
     assert figures["line_classes"] == ["broken_end", "broken_pick"]  # joined as the camera does
     assert figures["flip_views"] == ["h", "v"]  # the card's, as the camera runs them
+    assert figures["box_scale_by_class"] == {"knot": [0.9, 0.8]}
+    assert all("box_size_ratio" in score for score in figures["per_class"].values())
     frame_only = tmp_path / "eval-frame-only.json"
     run_cli(
         *("evaluate", "--model", "tiny", "--weights", str(weights), "--data", str(tiny_data)),
-        *("--flip-views", "none", "--json", str(frame_only)),
+        *("--flip-views", "none", "--no-box-scale", "--json", str(frame_only)),
         check=True,
     )
-    assert json.loads(frame_only.read_text())["flip_views"] == []
+    as_drawn = json.loads(frame_only.read_text())
+    assert as_drawn["flip_views"] == [] and as_drawn["box_scale_by_class"] == {}
     for key in (
         "map50",
         "map50_95",
@@ -215,6 +229,9 @@ def test_cli_refuses_bad_input_clearly(run_cli: RunCli, tmp_path: Path) -> None:
         ("--class-iou", "knot"),
         ("--class-conf", "knot=high"),
         ("--class-iou", "=1"),
+        ("--class-box-scale", "knot=0"),
+        ("--class-box-scale", "knot=0.9,0.8,1"),
+        ("--class-box-scale", "=0.9"),
     ):
         refused = run_cli("export", str(corrupt), "--name", "x", option, bad)
         assert refused.returncode == 2
