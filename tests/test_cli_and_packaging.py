@@ -46,6 +46,7 @@ def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]
 
 
 ALL_COMMANDS = _commands(typer.main.get_group(app))
+RICH_TAG = re.compile(r"\[[a-z#/@][^\[\]]*\]")  # what rich markup takes for a tag
 
 
 def test_every_issue_verb_is_there() -> None:
@@ -70,9 +71,12 @@ def test_every_verb_explains_itself(run_cli: RunCli, path: tuple[str, ...]) -> N
     for name in path:
         command = command.commands[name]
     assert (command.help or "").strip(), f"loomsight {' '.join(path)} has no help text"
+    # rich reads "[default: ...]" as a style tag and drops it from the help it prints
+    assert not RICH_TAG.search(command.help or ""), command.help
     for parameter in command.params:
         if parameter.param_type_name == "option" and parameter.name != "help":
             assert parameter.help, f"option {parameter.opts} of {' '.join(path)} has no help"
+            assert not RICH_TAG.search(parameter.help), f"{parameter.opts}: {parameter.help}"
 
 
 def test_version(run_cli: RunCli) -> None:

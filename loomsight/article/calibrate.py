@@ -216,8 +216,9 @@ def calibrate(
             sample_images=test_images[:4],
             imgsz=imgsz,
             training={"calibration": calibration},
-            flip_views=base.card.flip_views,  # the base model's way of looking, kept
-            box_scale_by_class=base.card.box_scale_by_class,
+            # the base model's way of looking, kept; not its box scales, which correct the
+            # sizes its own weights draw (these weights are trained again)
+            flip_views=base.card.flip_views,
             base_card=base.folder / CARD_FILE,
             notes=f"Calibrated for article {options.article!r} on machine {options.machine_id} "
             f"from {base.name}, on {len(usable)} defect-free frames ({frames.covered_m:.1f} m) "

@@ -56,18 +56,18 @@ def calibrate_command(
         None,
         "--mm-per-px",
         min=0.001,
-        help="Scale for the implanted defects' sizes [default: the agent settings' calibration; "
-        "for --folder, sizes follow the measured weave].",
+        help="Scale for the implanted defects' sizes (default: the agent settings' calibration; "
+        "for --folder, sizes follow the measured weave).",
     ),
     weights_dir: Path = typer.Option(Path("weights"), "--weights-dir", help="Model registry."),
     base_model: str | None = typer.Option(
-        None, "--base-model", help="Registry model to fine-tune [default: the active one]."
+        None, "--base-model", help="Registry model to fine-tune (default: the active one)."
     ),
     work_dir: Path | None = typer.Option(
         None,
         "--work-dir",
         help="Where the article dataset and the training run go "
-        "[default: calibrations/MACHINE/ARTICLE-TIME].",
+        "(default: calibrations/MACHINE/ARTICLE-TIME).",
     ),
     epochs: int = typer.Option(12, "--epochs", min=1, help="Fine-tuning epochs."),
     train_images: int = typer.Option(400, "--train-images", min=4, help="Training tiles, most."),

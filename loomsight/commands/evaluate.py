@@ -42,7 +42,7 @@ def evaluate_command(
         None,
         "--flip-views",
         help="Mirrored views run and fused with each image: 'none', or some of h, v, hv "
-        "(e.g. h,v) [default: the model card's].",
+        "(e.g. h,v); default: the model card's.",
     ),
     no_box_scale: bool = typer.Option(
         False,

@@ -87,9 +87,9 @@ def export_command(
     ),
     name: str = typer.Option(..., "--name", help="Registry name: weights/NAME/."),
     weights: Path = typer.Option(Path("weights"), "--weights", help="Model registry folder."),
-    imgsz: int | None = typer.Option(None, "--imgsz", help="Input size [default: as trained]."),
+    imgsz: int | None = typer.Option(None, "--imgsz", help="Input size (default: as trained)."),
     samples: Path | None = typer.Option(
-        None, "--samples", help="Images for the parity check [default: the training val split]."
+        None, "--samples", help="Images for the parity check (default: the training val split)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a model of that name."),
     promote: bool = typer.Option(False, "--promote", help="Make the exported model active."),

@@ -60,13 +60,13 @@ def inspect_command(
     speed: float | None = typer.Option(None, "--speed-m-per-min", help="Line speed."),
     roll: str | None = typer.Option(None, "--roll", help="Roll id on the events."),
     model: str | None = typer.Option(
-        None, "--model", help="Registry name or .onnx path [default: the active model]."
+        None, "--model", help="Registry name or .onnx path (default: the active model)."
     ),
     api_url: str | None = typer.Option(None, "--api-url", help="Where events go."),
     outbox: Path | None = typer.Option(None, "--outbox", help="Outbox SQLite file."),
     metrics_port: int | None = typer.Option(None, "--metrics-port", help="/metrics port."),
     duration_s: float | None = typer.Option(
-        None, "--duration-s", help="Stop after this many seconds [default: run until stopped]."
+        None, "--duration-s", help="Stop after this many seconds (default: run until stopped)."
     ),
 ) -> None:
     """Inspect fabric: frames from a camera, stream, file, folder or the synthetic moving web go

@@ -24,15 +24,15 @@ def synth_command(
     mm_per_px: float | None = typer.Option(
         None,
         "--mm-per-px",
-        help="Scale of the cloth in mm per pixel [default: 0.1 fabric, 0.05 yarn-board].",
+        help="Scale of the cloth in mm per pixel (default: 0.1 fabric, 0.05 yarn-board).",
     ),
     kind: str = typer.Option("fabric", "--kind", help="What to render: fabric or yarn-board."),
     classes: str | None = typer.Option(
         None,
         "--classes",
-        help="Comma-separated defect classes [default: all of the kind: fabric: hole, stain, "
+        help="Comma-separated defect classes (default: all of the kind: fabric: hole, stain, "
         "broken_end, broken_pick, slub, knot, contamination, crease; yarn-board: slub, nep, "
-        "thick_place, thin_place, foreign_fibre].",
+        "thick_place, thin_place, foreign_fibre).",
     ),
     weaves: str = typer.Option(
         "plain,twill,satin,knit", "--weaves", help="Comma-separated weave kinds for fabric."
@@ -43,7 +43,7 @@ def synth_command(
     max_defects: int = typer.Option(3, "--max-defects", help="Most defects in one image."),
     color: str = typer.Option("mixed", "--color", help="Camera: mixed, gray or color."),
     workers: int = typer.Option(
-        0, "--workers", help="Worker processes [default: 0 = one per CPU core]."
+        0, "--workers", help="Worker processes (default: 0 = one per CPU core)."
     ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace the images and labels of an earlier run in OUT."

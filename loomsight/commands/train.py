@@ -29,9 +29,9 @@ def train_command(
         None,
         "--model",
         help="yolo26n.yaml / yolo11n.yaml / yolov8n.yaml (from scratch), a .pt checkpoint, or a "
-        "registry name [default: the active model in --weights].",
+        "registry name (default: the active model in --weights).",
     ),
-    name: str | None = typer.Option(None, "--name", help="Run name [default: a timestamp]."),
+    name: str | None = typer.Option(None, "--name", help="Run name (default: a timestamp)."),
     runs: Path = typer.Option(Path("runs"), "--runs", help="Folder of training runs."),
     weights: Path = typer.Option(Path("weights"), "--weights", help="Model registry folder."),
     epochs: int = typer.Option(50, "--epochs", min=1, help="Epochs to train."),

@@ -192,6 +192,8 @@ def test_the_class_list_comes_from_names_or_a_models_card(world: Scenario, tmp_p
     api = world.api
     card = other_version(CARD, "m@1", b"not onnx, but the card says so")
     card["classes"] = ["stain", "knot", "hole", "broken_pick"]
+    for by_class in ("conf_threshold_by_class", "iou_threshold_by_class", "box_scale_by_class"):
+        card[by_class] = {k: v for k, v in card[by_class].items() if k in card["classes"]}
     assert upload(api.admin, card, b"not onnx, but the card says so").status_code in (200, 201)
 
     by_names = pull(api, world.token, tmp_path / "a", "--names", "knot,hole,stain")
