@@ -127,6 +127,13 @@ def export_command(
         "for the shorter side and for the longer one (e.g. knot=0.85: a class the model draws "
         "larger than labelled, as `loomsight evaluate` measures it); repeatable.",
     ),
+    fit_box_scale: Path | None = typer.Option(
+        None,
+        "--fit-box-scale",
+        help="A data.yaml: fit the box scales on its val split, as `loomsight evaluate` measures "
+        "the label/box size ratio of each class (rounded to 0.05, for classes off by more than "
+        "7.5%; yarn lines left out); --class-box-scale values stay.",
+    ),
     base_card: Path | None = typer.Option(
         None,
         "--base-card",
@@ -177,6 +184,7 @@ def export_command(
             iou_threshold_by_class=iou_by_class,
             flip_views=views,
             box_scale_by_class=box_scale_by_class,
+            fit_box_scale_data=fit_box_scale,
             base_card=base_card,
             int8=int8,
             calibration_images=(
@@ -205,6 +213,12 @@ def export_command(
                 "compared; pass --samples with images of defects to check the export",
                 err=True,
             )
+    if card.box_scale_by_class:
+        scales = "; ".join(
+            f"{name} {across:g}, {along:g}"
+            for name, (across, along) in card.box_scale_by_class.items()
+        )
+        typer.echo(f"box scales (across, along): {scales}")
     if card.int8 is not None:
         typer.echo(
             f"int8: {weights / name / card.int8.file} ({card.int8.size_bytes / 1e6:.1f} MB, "

@@ -33,6 +33,7 @@ from loomsight.inference.model_card import (
     write_card,
 )
 from loomsight.training import augment
+from loomsight.training.evaluate import evaluate_onnx
 from loomsight.training.offline import load_ultralytics
 from loomsight.training.provenance import training_record
 from loomsight.training.quantize import add_int8
@@ -59,6 +60,9 @@ class ExportOptions:
     flip_views: tuple[FlipView, ...] = ()  # mirrored views the detector also runs and fuses
     # boxes of these classes scaled about their centre (shorter side, longer side)
     box_scale_by_class: Mapping[str, BoxScale] = field(default_factory=dict)
+    # a data.yaml whose val split the box scales are fitted on (training/box_fit.py); the
+    # classes box_scale_by_class names keep its values
+    fit_box_scale_data: Path | None = None
     metrics: dict[str, Any] | None = None
     training: dict[str, Any] | None = None
     notes: str = ""
@@ -177,11 +181,47 @@ def export_model(options: ExportOptions) -> ModelCard:
         notes=options.notes,
     )
     write_card(staging, card)
+    if options.fit_box_scale_data is not None:
+        fit_data, given = options.fit_box_scale_data, options.box_scale_by_class
+        card = _fit_box_scales(staging, card, fit_data, given)
     card = add_int8(staging, card, options.calibration_images) if options.int8 else card
     if folder.exists():
         shutil.rmtree(folder)
     staging.replace(folder)
     logger.info("exported %s to %s", options.checkpoint, folder)
+    return card
+
+
+def _fit_box_scales(
+    folder: Path, card: ModelCard, data_yaml: Path, given: Mapping[str, BoxScale]
+) -> ModelCard:
+    """The card with box scales fitted on DATA_YAML's val split (the model's boxes as drawn, its
+    other settings as the card has them); GIVEN scales stay. The ratios go into training."""
+    from loomsight.training.box_fit import MIN_OFF, MIN_PAIRS, ROUND_TO, fit_box_scales
+
+    logger.info("fitting box scales on the val split of %s", data_yaml)
+    evaluation = evaluate_onnx(folder / card.onnx.file, data_yaml, "val", box_scale={})
+    line_classes = evaluation.line_classes  # traced in the image, not scaled
+    fitted = fit_box_scales(evaluation, line_classes)
+    record = {
+        "data": str(data_yaml),
+        "split": "val",
+        "rule": f"median label/box size ratio to the nearest {ROUND_TO}, for classes off 1 by "
+        f"more than {MIN_OFF} over at least {MIN_PAIRS} pairs; yarn lines left out",
+        "ratios": {
+            score.name: {"across_along": score.box_size_ratio, "pairs": score.box_size_pairs}
+            for score in evaluation.per_class
+            if score.box_size_ratio is not None
+        },
+        "fitted": fitted,
+    }
+    card = card.model_copy(
+        update={
+            "box_scale_by_class": {**fitted, **given},
+            "training": {**card.training, "box_scale_fit": record},
+        }
+    )
+    write_card(folder, card)
     return card
 
 

@@ -74,9 +74,12 @@ def test_train_export_register_with_the_network_cut_off(
             iou_threshold_by_class={"knot": 0.5},
             flip_views=("h", "v"),
             box_scale_by_class={"knot": (0.9, 0.8)},
+            fit_box_scale_data=tiny_data,
         )
     )
-    assert card.flip_views == ("h", "v") and card.box_scale_by_class == {"knot": (0.9, 0.8)}
+    assert card.flip_views == ("h", "v") and card.box_scale_by_class["knot"] == (0.9, 0.8)
+    fit = card.training["box_scale_fit"]  # measured on val; the scale given stays
+    assert fit["split"] == "val" and set(card.box_scale_by_class) == {"knot", *fit["fitted"]}
     assert card.classes[:2] == ["hole", "stain"] and len(card.classes) == 8
     assert card.conf_threshold_by_class == {"knot": 0.15}
     assert card.iou_threshold_by_class == {"knot": 0.5}
