@@ -5,6 +5,8 @@ Choices (measured in ../shared/ENVIRONMENT.md and benchmarks/):
   per-class thresholds and the low-threshold runs mAP needs; our decode matched ultralytics exactly.
 - Dynamic batch (and spatial) axes: the camera batches the tiles of a wide frame in one run.
 - opset 18, simplified with onnxslim; the input size is the one the checkpoint trained at.
+- The box decoder's softmax over an inner axis written out (training/softmax_axis.py): 6 to 15
+  times faster in ONNX Runtime, the same numbers.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from loomsight.training.offline import load_ultralytics
 from loomsight.training.provenance import training_record
 from loomsight.training.quantize import add_int8
 from loomsight.training.registry import CHECKPOINT_FILE, ONNX_FILE, check_name
+from loomsight.training.softmax_axis import write_out_inner_softmax
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +145,7 @@ def export_model(options: ExportOptions) -> ModelCard:
     created = datetime.now(UTC).replace(microsecond=0)
     version = f"{options.name}@{created.strftime('%Y%m%dT%H%M%SZ')}"
     graph = onnx.load(str(exported))
+    write_out_inner_softmax(graph)  # the box decoder's softmax, 6x faster written out
     _set_metadata(
         graph,
         {"loomsight_version": __version__, "model_version": version, "model_name": options.name},
