@@ -59,6 +59,7 @@ def evaluate_command(
     label size over the size of the reported box on it, across the box and along it: under 1,
     the model draws that class larger than labelled (`loomsight export --class-box-scale`).
     """
+    from loomsight.inference.box_scale import describe_box_scales
     from loomsight.inference.flip_views import parse_flip_views
     from loomsight.inference.tiling import TilingMode
     from loomsight.training.evaluate import evaluate_onnx
@@ -122,10 +123,7 @@ def evaluate_command(
         "box and along it (under 1: drawn larger than labelled; export --class-box-scale)"
     )
     if result.box_scale_by_class:
-        scales = "; ".join(
-            f"{name} {across:g}, {along:g}"
-            for name, (across, along) in result.box_scale_by_class.items()
-        )
+        scales = describe_box_scales(result.box_scale_by_class)
         console.print(f"boxes scaled about their centre (across, along): {scales}")
     if json_out is not None:
         json_out.write_text(json.dumps(result.as_json(), indent=2) + "\n", encoding="utf-8")

@@ -156,7 +156,7 @@ def export_command(
     With --int8, a statically quantized copy is written beside it; with --data, both files are
     evaluated as `loomsight evaluate` runs them and their figures go into the card.
     """
-    from loomsight.inference.box_scale import parse_box_scale
+    from loomsight.inference.box_scale import describe_box_scales, parse_box_scale
     from loomsight.inference.flip_views import parse_flip_views
     from loomsight.training.export import ExportOptions, export_model
     from loomsight.training.registry import promote as promote_model
@@ -214,11 +214,7 @@ def export_command(
                 err=True,
             )
     if card.box_scale_by_class:
-        scales = "; ".join(
-            f"{name} {across:g}, {along:g}"
-            for name, (across, along) in card.box_scale_by_class.items()
-        )
-        typer.echo(f"box scales (across, along): {scales}")
+        typer.echo(f"box scales (across, along): {describe_box_scales(card.box_scale_by_class)}")
     if card.int8 is not None:
         typer.echo(
             f"int8: {weights / name / card.int8.file} ({card.int8.size_bytes / 1e6:.1f} MB, "

@@ -24,12 +24,10 @@ from pydantic import Field
 
 from loomsight.inference.detections import Detections
 
-Factor = Annotated[float, Field(gt=0, le=4)]  # MAX_FACTOR
+MAX_FACTOR = 4.0
+Factor = Annotated[float, Field(gt=0, le=MAX_FACTOR)]
 BoxScale = tuple[Factor, Factor]  # (shorter side, longer side)
 Float32Array = npt.NDArray[np.float32]
-
-
-MAX_FACTOR = 4.0
 
 
 def is_box_scale(scale: Sequence[float]) -> bool:
@@ -45,10 +43,15 @@ def parse_box_scale(text: str) -> BoxScale:
         values = []
     if len(values) not in (1, 2) or not is_box_scale((values[0], values[-1])):
         raise ValueError(
-            f"expected ACROSS[,ALONG]: one or two factors in (0, 4] for the box's shorter and "
-            f"longer side (e.g. 0.85 or 0.85,1), got {text!r}"
+            f"expected ACROSS[,ALONG]: one or two factors in (0, {MAX_FACTOR:g}] for the box's "
+            f"shorter and longer side (e.g. 0.85 or 0.85,1), got {text!r}"
         )
     return (values[0], values[-1])
+
+
+def describe_box_scales(by_name: Mapping[str, BoxScale]) -> str:
+    """ "knot 0.9, 0.8; slub 0.85, 1": each class's factors across and along."""
+    return "; ".join(f"{name} {across:g}, {along:g}" for name, (across, along) in by_name.items())
 
 
 def scales_by_class_id(names: Sequence[str], by_name: Mapping[str, BoxScale]) -> Float32Array:

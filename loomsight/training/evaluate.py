@@ -72,7 +72,7 @@ class Evaluation:
     conf_threshold_by_class: dict[str, float] = field(default_factory=dict)  # model classes
     flip_views: list[str] = field(default_factory=list)  # mirrored views fused with the image
     # boxes scaled by class (shorter side, longer side), as the card or the options say
-    box_scale_by_class: dict[str, tuple[float, float]] = field(default_factory=dict)
+    box_scale_by_class: dict[str, BoxScale] = field(default_factory=dict)
 
     def operating_label(self) -> str:
         """The operating thresholds, as "conf 0.25" or "conf 0.25, knot 0.15"."""

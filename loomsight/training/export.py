@@ -25,7 +25,7 @@ import numpy.typing as npt
 from loomsight import __version__
 from loomsight.datasets.layout import read_image
 from loomsight.errors import ModelFileError, TrainingError
-from loomsight.inference.box_scale import BoxScale, is_box_scale
+from loomsight.inference.box_scale import MAX_FACTOR, BoxScale, is_box_scale
 from loomsight.inference.flip_views import FlipView
 from loomsight.inference.model_card import (
     ModelCard,
@@ -120,7 +120,9 @@ def export_model(options: ExportOptions) -> ModelCard:
     _check_classes("--class-box-scale", options.box_scale_by_class, names)
     outside = {k: v for k, v in options.box_scale_by_class.items() if not is_box_scale(v)}
     if outside:
-        raise TrainingError(f"--class-box-scale factors must be in (0, 4], got {outside}")
+        raise TrainingError(
+            f"--class-box-scale factors must be in (0, {MAX_FACTOR:g}], got {outside}"
+        )
     train_args = dict(getattr(model.model, "args", {}) or {})
     imgsz = int(options.imgsz or train_args.get("imgsz") or 640)
     staging = options.weights_dir / f".{options.name}.partial"
