@@ -30,10 +30,9 @@ def fit_box_scales(evaluation: Evaluation, line_classes: Collection[str]) -> dic
         ratio = score.box_size_ratio
         if ratio is None or score.box_size_pairs < MIN_PAIRS or score.name in line_classes:
             continue
-        if all(abs(side - 1) <= MIN_OFF for side in ratio):
-            continue
-        across, along = (_rounded(side) for side in ratio)
-        fitted[score.name] = (across, along)
+        scale = (_rounded(ratio[0]), _rounded(ratio[1]))
+        if scale != (1.0, 1.0):  # both sides within MIN_OFF: left as drawn
+            fitted[score.name] = scale
     return fitted
 
 
