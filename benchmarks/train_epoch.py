@@ -41,6 +41,12 @@ def main() -> None:
         generate_dataset(options, root / "data", workers=os.cpu_count() or 1)
         for model in args.models.split(","):
             epoch_ends: list[float] = []
+
+            def note_epoch_end(
+                epoch: int, total: int, metrics: dict[str, float], ends: list[float] = epoch_ends
+            ) -> None:
+                ends.append(time.perf_counter())
+
             train(
                 TrainOptions(
                     data_yaml=root / "data" / "data.yaml",
@@ -52,9 +58,7 @@ def main() -> None:
                     device=args.device,
                     workers=args.workers,
                 ),
-                on_epoch=lambda epoch, total, metrics, ends=epoch_ends: ends.append(
-                    time.perf_counter()
-                ),
+                on_epoch=note_epoch_end,
             )
             epoch_s = epoch_ends[1] - epoch_ends[0]
             table.add_row(model, f"{epoch_s:.1f}", f"{epoch_s / args.images * 1000:.0f}")
