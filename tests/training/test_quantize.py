@@ -100,6 +100,7 @@ def test_the_card_records_the_int8_file(exported: Path) -> None:
     assert card.int8.sha256 == hashlib.sha256(int8_path.read_bytes()).hexdigest()
     assert card.int8.sha256 != card.onnx.sha256
     assert card.training["quantization"]["calibration_images"] == CALIBRATION
+    assert "QuickGelu" in card.training["quantization"]["silu"]
     assert card.int8.size_bytes < 0.4 * card.onnx.size_bytes  # int8 weights: about a quarter
 
 
@@ -138,6 +139,18 @@ def test_the_graph_is_quantized_except_the_decode(exported: Path) -> None:
     assert last.op_type == "Concat"
     assert all(producer[name].op_type != "DequantizeLinear" for name in last.input)  # in fp32
     assert re.fullmatch(r"/model\.22/.*", last.name)
+    # every SiLU of the fp32 file is one QuickGelu between dequantize and quantize; the decode's
+    # class-score sigmoid alone stays a Sigmoid
+    fp32 = onnx.load(str(exported / ONNX_FILE))
+    silus = [node for node in fp32.graph.node if node.op_type == "Sigmoid" and "/act/" in node.name]
+    gelus = [node for node in model.graph.node if node.op_type == "QuickGelu"]
+    assert len(gelus) == len(silus) > 50
+    fp32_ops = [node.op_type for node in fp32.graph.node]
+    assert ops.count("Sigmoid") == 1 and ops.count("Mul") == fp32_ops.count("Mul") - len(silus)
+    consumers = {name: node for node in model.graph.node for name in node.input}
+    for gelu in gelus:
+        assert producer[gelu.input[0]].op_type == "DequantizeLinear"
+        assert consumers[gelu.output[0]].op_type == "QuantizeLinear"
 
 
 def test_int8_outputs_stay_close_to_fp32(exported: Path) -> None:
