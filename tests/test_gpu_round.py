@@ -58,18 +58,17 @@ def _run(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]
 
 
 @pytest.fixture
-def packed(tmp_path: Path) -> tuple[Path, Path, int]:
+def packed(tmp_path: Path) -> tuple[Path, Path]:
     """A scratch repo with .gpu/ packed (no wheels: pip would need the registry) at 1 MiB a call."""
     repo = _scratch_repo(tmp_path / "repo")
     real = _real_split(tmp_path / "real", {"train": 14, "val": 4}, photo_bytes=150_000)
-    (repo / ".gpu" / "wheels").mkdir(parents=True)
     result = _run(repo, "pack", REAL=str(real), LIMIT_MB="1", MARGIN_MB="0", NO_WHEELS="1")
     assert result.returncode == 0, result.stderr
-    return repo, real, result.returncode
+    return repo, real
 
 
-def test_pack_puts_every_photo_in_one_part_within_a_call(packed: tuple[Path, Path, int]) -> None:
-    repo, real, _ = packed
+def test_pack_puts_every_photo_in_one_part_within_a_call(packed: tuple[Path, Path]) -> None:
+    repo, real = packed
     tree_bytes = sum(
         p.stat().st_size
         for p in repo.rglob("*")
@@ -133,9 +132,9 @@ def _device_call(
 
 
 def test_parts_add_up_on_the_device_and_a_missing_one_stops_the_training(
-    packed: tuple[Path, Path, int], tmp_path: Path
+    packed: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    repo, _, _ = packed
+    repo, _ = packed
     n = len(list((repo / ".gpu").glob("real-*")))
     device = tmp_path / "device"
     shutil.copytree(repo, device, ignore=shutil.ignore_patterns(".gpu"))
@@ -154,8 +153,8 @@ def test_parts_add_up_on_the_device_and_a_missing_one_stops_the_training(
     assert result.returncode == 1 and "part 2 did not arrive" in result.stderr
 
 
-def test_call_one_without_wheels_is_refused(packed: tuple[Path, Path, int], tmp_path: Path) -> None:
-    repo, _, _ = packed
+def test_call_one_without_wheels_is_refused(packed: tuple[Path, Path], tmp_path: Path) -> None:
+    repo, _ = packed
     device = tmp_path / "device"
     shutil.copytree(repo, device, ignore=shutil.ignore_patterns(".gpu"))
     result = _device_call(repo, device, [".gpu/real-1"], "part", "1")
