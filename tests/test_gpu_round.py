@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -159,3 +160,54 @@ def test_call_one_without_wheels_is_refused(packed: tuple[Path, Path], tmp_path:
     shutil.copytree(repo, device, ignore=shutil.ignore_patterns(".gpu"))
     result = _device_call(repo, device, [".gpu/real-1"], "part", "1")
     assert result.returncode == 1 and "call 1 carries .gpu/wheels too" in result.stderr
+
+
+STUB_DEFAULT_MODEL = """#!/usr/bin/env bash
+# stands in for scripts/default-model: training writes a checkpoint, then runs on and on
+case "$1" in
+  train)
+    mkdir -p runs/default/weights
+    echo "epoch 3" > runs/default/weights/last.pt
+    touch -d '-10 seconds' runs/default/weights/last.pt
+    sleep 60 ;;
+esac
+"""
+
+
+def test_a_training_call_stopped_at_its_limit_still_returns_the_latest_checkpoint(
+    packed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    repo, _ = packed
+    n = len(list((repo / ".gpu").glob("real-*")))
+    device = tmp_path / "device"
+    shutil.copytree(repo, device, ignore=shutil.ignore_patterns(".gpu"))
+    stub = device / "scripts" / "default-model"
+    stub.write_text(STUB_DEFAULT_MODEL)
+    # calls 1 to N-1 went through (call 1's wheels and synthetic data stood in for)
+    shutil.copytree(repo / ".gpu" / "real-1", device / ".gpu" / "real")
+    (device / ".gpu" / "site").mkdir()
+    (device / "datasets" / "default" / "synth-coarse-split").mkdir(parents=True)
+    for k in range(2, n):
+        assert _device_call(repo, device, [f".gpu/real-{k}"], "part", str(k)).returncode == 0
+    shutil.copytree(repo / ".gpu" / f"real-{n}", device / ".gpu" / f"real-{n}")
+    out = device / "out"
+    out.mkdir()
+    call = subprocess.Popen(
+        ["bash", str(device / "scripts" / "gpu-round"), "train", str(n)],
+        env={**os.environ, "OUT": str(out), "RETURN_EVERY_S": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # the limit stops the whole call, as the device does
+    )
+    try:
+        call.wait(timeout=6)
+    except subprocess.TimeoutExpired:
+        os.killpg(call.pid, signal.SIGKILL)
+        call.wait()
+    else:
+        raise AssertionError(
+            f"the call ended by itself: {call.stderr.read() if call.stderr else ''}"
+        )
+    assert (out / "last.pt").read_text() == "epoch 3\n"
+    assert not (out / "best.pt").exists()  # none written yet, none made up
+    assert not (out / "copying.tmp").exists()
