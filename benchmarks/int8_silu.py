@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from rich.console import Console
 from rich.table import Table
 
 from loomsight.datasets.layout import write_image
 from loomsight.datasets.synth.dataset import SynthOptions, make_image
+from loomsight.inference.detector import open_session
 from loomsight.inference.letterbox import as_bgr, letterbox, to_input_tensor
 from loomsight.inference.model_card import read_card
 from loomsight.training.quantize import output_agreement, quantize_model
@@ -92,17 +92,11 @@ def _files(fp32: Path, input_hw: tuple[int, int], folder: Path) -> dict[str, Pat
     return files
 
 
-def _session(path: Path, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def _agreement(files: dict[str, Path], frames: list[np.ndarray]) -> dict[str, dict[str, float]]:
     tensor = to_input_tensor(frames)
     outputs = {}
     for name, path in files.items():
-        session = _session(path, 1)
+        session = open_session(path, 1)
         outputs[name] = session.run(None, {session.get_inputs()[0].name: tensor})[0]
     return {name: output_agreement(outputs["fp32"], outputs[name]) for name in FILES[1:]}
 
@@ -113,7 +107,7 @@ def _time(
     tensors = {1: to_input_tensor(frames[:1]), 3: to_input_tensor(frames)}
     times: dict[tuple[str, int, int], list[float]] = {}
     for threads in (1, 2):
-        sessions = {name: _session(path, threads) for name, path in files.items()}
+        sessions = {name: open_session(path, threads) for name, path in files.items()}
         for _ in range(rounds):
             for batch, tensor in tensors.items():
                 for name, session in sessions.items():

@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from rich.console import Console
 from rich.table import Table
 
 from loomsight.datasets.layout import write_image
 from loomsight.datasets.synth.dataset import SynthOptions, make_image
+from loomsight.inference.detector import open_session
 from loomsight.training.offline import load_ultralytics
 from loomsight.training.quantize import quantize_model
 from loomsight.training.softmax_axis import write_out_inner_softmax
@@ -83,9 +83,7 @@ def _files(checkpoint: Path, imgsz: int, folder: Path) -> dict[str, Path]:
 def _time(
     files: dict[str, Path], imgsz: int, threads: int, rounds: int, runs: int
 ) -> dict[tuple[str, int], list[float]]:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    sessions = {name: ort.InferenceSession(str(path), options) for name, path in files.items()}
+    sessions = {name: open_session(path, threads) for name, path in files.items()}
     tensors = {b: np.random.default_rng(b).random((b, 3, imgsz, imgsz), np.float32) for b in (1, 3)}
     for batch, tensor in tensors.items():  # the same numbers from both graphs
         for precision in ("fp32", "int8"):

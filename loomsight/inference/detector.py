@@ -87,7 +87,9 @@ def _dims(shape: Sequence[Any]) -> str:
     return "x".join(str(d) if isinstance(d, int) else str(d or "?") for d in shape)
 
 
-def _open_session(path: Path, threads: int) -> ort.InferenceSession:
+def open_session(path: Path, threads: int) -> ort.InferenceSession:
+    """An ONNX Runtime CPU session on PATH with THREADS intra-op threads; ModelFileError if the
+    file does not load."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -142,7 +144,7 @@ class OnnxDetector:
         self.path, self.options = path, options or DetectorOptions()
         has_card = (path.parent / CARD_FILE).is_file()
         self.card: ModelCard | None = read_card(path.parent) if has_card else None
-        self.session = _open_session(path, threads)
+        self.session = open_session(path, threads)
         self.session_runs = 0
         metadata: dict[str, str] = self.session.get_modelmeta().custom_metadata_map
         self.input_name = self.session.get_inputs()[0].name
