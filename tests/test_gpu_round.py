@@ -132,13 +132,18 @@ def _device_call(
     return _run(device, *args, OUT=str(device / "out"))
 
 
+def _device(repo: Path, tmp_path: Path) -> tuple[Path, int]:
+    """A fresh device machine holding the working tree (none of .gpu/), and the number of parts."""
+    device = tmp_path / "device"
+    shutil.copytree(repo, device, ignore=shutil.ignore_patterns(".gpu"))
+    return device, len(list((repo / ".gpu").glob("real-*")))
+
+
 def test_parts_add_up_on_the_device_and_a_missing_one_stops_the_training(
     packed: tuple[Path, Path], tmp_path: Path
 ) -> None:
     repo, _ = packed
-    n = len(list((repo / ".gpu").glob("real-*")))
-    device = tmp_path / "device"
-    shutil.copytree(repo, device, ignore=shutil.ignore_patterns(".gpu"))
+    device, n = _device(repo, tmp_path)
     # part 2 arrives, part 3 too; part 1 (and the wheels) never did: the machine went back
     for k in range(2, n):
         result = _device_call(repo, device, [f".gpu/real-{k}"], "part", str(k))
@@ -156,8 +161,7 @@ def test_parts_add_up_on_the_device_and_a_missing_one_stops_the_training(
 
 def test_call_one_without_wheels_is_refused(packed: tuple[Path, Path], tmp_path: Path) -> None:
     repo, _ = packed
-    device = tmp_path / "device"
-    shutil.copytree(repo, device, ignore=shutil.ignore_patterns(".gpu"))
+    device, _ = _device(repo, tmp_path)
     result = _device_call(repo, device, [".gpu/real-1"], "part", "1")
     assert result.returncode == 1 and "call 1 carries .gpu/wheels too" in result.stderr
 
@@ -178,9 +182,7 @@ def test_a_training_call_stopped_at_its_limit_still_returns_the_latest_checkpoin
     packed: tuple[Path, Path], tmp_path: Path
 ) -> None:
     repo, _ = packed
-    n = len(list((repo / ".gpu").glob("real-*")))
-    device = tmp_path / "device"
-    shutil.copytree(repo, device, ignore=shutil.ignore_patterns(".gpu"))
+    device, n = _device(repo, tmp_path)
     stub = device / "scripts" / "default-model"
     stub.write_text(STUB_DEFAULT_MODEL)
     # calls 1 to N-1 went through (call 1's wheels and synthetic data stood in for)
