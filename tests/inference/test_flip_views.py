@@ -43,6 +43,18 @@ def test_parse_flip_views_refuses(text: str) -> None:
         parse_flip_views(text)
 
 
+@pytest.mark.parametrize("channels", [0, 1, 3])
+@pytest.mark.parametrize(("view", "rows", "columns"), [("h", 1, -1), ("v", -1, 1), ("hv", -1, -1)])
+def test_flip_image_mirrors_like_reversed_indexing(
+    view: FlipView, rows: int, columns: int, channels: int
+) -> None:
+    shape = (7, 11, channels) if channels else (7, 11)
+    image = np.random.default_rng(channels).integers(0, 256, shape, dtype=np.uint8)
+    flipped = flip_image(image, view)
+    assert flipped.flags.c_contiguous and flipped.shape == image.shape
+    np.testing.assert_array_equal(flipped, image[::rows, ::columns])
+
+
 @pytest.mark.parametrize("view", ["h", "v", "hv"])
 def test_a_box_found_in_a_view_is_mirrored_back_onto_the_image(view: FlipView) -> None:
     """A bright patch is found where the flipped image has it; mirrored back, the box is where
