@@ -70,7 +70,8 @@ FLIP_CODES: dict[str, int] = {"h": 1, "v": 0, "hv": -1}
 
 def flip_image(image: UInt8Array, view: FlipView) -> UInt8Array:
     """IMAGE (H x W or H x W x C) as VIEW sees it, a new contiguous array."""
-    return np.asarray(cv2.flip(image, FLIP_CODES[view])).reshape(image.shape)  # keeps HxWx1
+    flipped = np.asarray(cv2.flip(image, FLIP_CODES[view]), dtype=np.uint8)
+    return flipped.reshape(image.shape)  # cv2 drops the channel axis of HxWx1
 
 
 def unflip_detections(
