@@ -7,8 +7,8 @@ The runners, on the same frames (synthetic fabric, BGR, made once per size) and 
   ultralytics does), and with tiling "auto" where the frame needs tiles (what the agent runs);
   fp32 also with yarn lines as the model finds them (the joining of their pieces and their
   tracing in the frame off: `line_classes=()`), to show what the two cost. These run the frame
-  only (`flip_views=()`), the work ultralytics does; a model whose card sets flip views gets one
-  more row, `ours fp32, flip views ...`, with them (what the camera runs by default);
+  only (`flip_views=()`), the work ultralytics does; a model whose card sets flip views gets more
+  rows, `ours fp32|int8, flip views ...`, with them (what the camera runs by default);
 - `ultralytics`: `YOLO(onnx, task="detect").predict(frame, imgsz=416, verbose=False)`. The shipped
   model has a dynamic input, so ultralytics letterboxes to the smallest stride multiple ("rect",
   416x256 for 1280x720) while we always pad to 416x416; a second row, `rect=False`, is the same
@@ -19,7 +19,9 @@ Threads: ultralytics 8.4 creates its ONNX Runtime session with default options (
 no SessionOptions, so all cores): after its first predict the session is swapped for ours (intra-op
 threads N, inter-op 1), and torch (its pre/post-processing) gets N threads too. All runners thus
 share one session per file and thread count; a pass-through wrapper times `session.run` inside
-each call, so "pre+post" is the rest of that same call.
+each call, so "pre+post" is the rest of that same call. With two threads or more, batches of our
+detector (tiles, flip views) also run in single-thread lanes side by side: the wall time of those
+runs counts as session.run time too ("N lanes" in the tensor column).
 Each runner is warmed up, then the runners take turns over --rounds rounds of --frames frames (the
 order rotating each round), so load from other processes falls on all alike.
 Targets (camera issue): ours pre+post under 10% of its session.run time; ours fp32 at least
@@ -50,6 +52,7 @@ from loomsight.datasets.synth.dataset import SynthOptions, make_image
 from loomsight.inference.detector import DetectorOptions, OnnxDetector
 from loomsight.inference.flip_views import FlipView
 from loomsight.inference.letterbox import Letterbox, as_bgr, to_input_tensor
+from loomsight.inference.onnx_session import SessionLanes
 from loomsight.inference.tiling import TilingMode, needs_tiling
 from loomsight.training.offline import load_ultralytics
 
@@ -57,6 +60,21 @@ MODEL_DIR = Path(__file__).resolve().parents[1] / "weights" / "default"
 TARGET_SHARE, TARGET_FP32, TARGET_INT8 = 0.10, 1.0, 1.8
 ULTRA = "ultralytics fp32"  # the row the others are compared with
 Frame = npt.NDArray[np.uint8]
+
+
+class TimedLanes(SessionLanes):
+    """Lanes whose `map` (the lanes' runs, side by side) adds its wall time to a TimedSession."""
+
+    def __init__(self, path: Path, count: int, timed: TimedSession) -> None:
+        super().__init__(path, count)
+        self.timed = timed
+
+    def map(self, work: Any, parts: Any) -> Any:
+        started = time.perf_counter()
+        results = super().map(work, parts)
+        self.timed.run_s += time.perf_counter() - started
+        self.timed.input_shape = f"{len(parts)} lanes"
+        return results
 
 
 class TimedSession:
@@ -166,15 +184,20 @@ def _runners(
             unjoined = _timed_detector(path, "off", threads, line_classes=())
             label = "ours fp32, lines as found"
             runners.append(Runner(label, _detect_call(unjoined, frames), unjoined.session))
-        if precision == "fp32" and detector.card is not None and detector.card.flip_views:
-            flipped = _timed_detector(path, "off", threads, flip_views=None)  # the card's
-            label = f"ours fp32, flip views {'+'.join(flipped.flip_views)}"
-            runners.append(Runner(label, _detect_call(flipped, frames), flipped.session))
+        # Batches: the card's flip views, and tiles where the frame needs them; with two
+        # threads or more, with lanes and without (one session with all the threads)
+        batched: list[tuple[str, TilingMode, tuple[FlipView, ...] | None]] = []
+        if detector.card is not None and detector.card.flip_views:
+            batched.append((f"flip views {'+'.join(detector.card.flip_views)}", "off", None))
         if needs_tiling(resolution_wh, detector.input_size_hw, "auto", 1.5):
-            tiled = _timed_detector(path, "auto", threads)
-            runners.append(
-                Runner(f"ours {precision}, tiled", _detect_call(tiled, frames), tiled.session)
-            )
+            batched.append(("tiled", "auto", ()))
+            if batched[0][2] is None:  # what the camera runs on such frames by default
+                batched.append((f"tiled, {batched[0][0]}", "auto", None))
+        for label, tiling, views in batched:
+            for lanes in (True, False) if threads > 1 else (True,):
+                ours = _timed_detector(path, tiling, threads, flip_views=views, lanes=lanes)
+                name = f"ours {precision}, {label}" + ("" if lanes else ", one session")
+                runners.append(Runner(name, _detect_call(ours, frames), ours.session))
         if precision == "fp32":
             runners += _ultralytics_runners(ultralytics, path, frames, detector.session)
     return runners
@@ -186,13 +209,16 @@ def _timed_detector(
     threads: int,
     line_classes: tuple[str, ...] | None = None,
     flip_views: tuple[FlipView, ...] | None = (),
+    lanes: bool = True,
 ) -> OnnxDetector:
-    """A detector whose session times its runs; FLIP_VIEWS None: the card's."""
-    options = DetectorOptions(tiling=tiling, flip_views=flip_views)
+    """A detector whose session (and lanes) time their runs; FLIP_VIEWS None: the card's."""
+    options = DetectorOptions(tiling=tiling, flip_views=flip_views, lanes=lanes)
     if line_classes is not None:
         options = options.model_copy(update={"line_classes": line_classes})
     detector = OnnxDetector(path, options, threads=threads)
     detector.session = TimedSession(detector.session)
+    if threads > 1 and lanes:  # batches split among lanes (inference/onnx_session.py)
+        detector.lanes = TimedLanes(path, threads, detector.session)
     return detector
 
 
@@ -273,6 +299,13 @@ def _add_rows(table: Table, size: str, threads: int, runners: list[Runner]) -> s
         ),
     ]
     parts = [f"{text} {'met' if ok else 'MISSED'}" for text, ok in checks]
+    # int8 against fp32 through our detector on the batched rows (the int8 issue's 1.8x)
+    int8_rows = [label for label in fps if label.startswith("ours int8, ")]
+    ratios = [
+        f"{label[11:]} {fps[label] / fps[label.replace('int8', 'fp32', 1)]:.2f}x"
+        for label in int8_rows
+    ]
+    parts += [f"ours int8 vs ours fp32: {', '.join(ratios)}"] if ratios else []
     return f"{size}, {threads} thread{'s' if threads > 1 else ''}: " + "; ".join(parts)
 
 

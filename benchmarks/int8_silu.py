@@ -25,9 +25,9 @@ from rich.table import Table
 
 from loomsight.datasets.layout import write_image
 from loomsight.datasets.synth.dataset import SynthOptions, make_image
-from loomsight.inference.detector import open_session
 from loomsight.inference.letterbox import as_bgr, letterbox, to_input_tensor
 from loomsight.inference.model_card import read_card
+from loomsight.inference.onnx_session import open_session
 from loomsight.training.quantize import output_agreement, quantize_model
 
 CALIBRATION_COUNT = 32

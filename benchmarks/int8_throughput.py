@@ -3,17 +3,22 @@
 Each model goes through `export_model(..., int8=True)`, the path `loomsight export --int8` takes
 (parity check, quantization, card). Without --model, an untrained yolov8n (`yolov8n.yaml`, the 8
 fabric classes) is exported at each size: its speed is real, its mAP meaningless, so mAP is only
-reported for --model with --data. Frames: synthetic fabric, 640x640, one run each (tiling off,
-whatever the input size). Calibration: --calibration DIR, else 32 synthetic fabric frames (other
-seeds than the timed ones). Sessions are timed one after the other (2 threads, as on the edge
-PCs), fp32 and int8 alternating over --rounds rounds, so that load from other processes falls on
-both alike; "by round" is the range of the per-round speed-ups (timings swing on this machine).
+reported for --model with --data. Frames: synthetic fabric, --frame-wh (640x640), letterboxed
+whole (--tiling off) or tiled as the camera tiles them (auto: when a side is over 1.5 times the
+input; 1280x720 at 416 gives 8 tiles), each also seen in --flip-views (none; the default model's
+card sets h,v). With two threads or more, a frame's images (tiles, views) are split among
+single-thread lanes (inference/onnx_session.py). Calibration: --calibration DIR, else 32
+synthetic fabric frames (other seeds than the timed ones). Sessions are timed one after the other
+(2 threads, as on the edge PCs), fp32 and int8 alternating over --rounds rounds, so that load
+from other processes falls on both alike; "by round" is the range of the per-round speed-ups
+(timings swing on this machine).
 mAP (with --data) is taken as `loomsight export --data` takes it: through the detector, tiling
 images larger than 1.5 times the input as the camera does.
 
 Target (int8 issue): at least 1.8x the fp32 frames/s, mAP50 lower by at most 1 point.
 Usage: .venv/bin/python -m benchmarks.int8_throughput [--model CKPT.pt] [--sizes 640,416]
-       [--frames 30] [--rounds 5] [--data DATA.yaml --split val] [--calibration DIR]
+       [--frames 30] [--rounds 5] [--frame-wh 1280x720 --tiling auto] [--flip-views h,v]
+       [--data DATA.yaml --split val] [--calibration DIR]
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from loomsight.datasets.layout import IMAGE_SUFFIXES, write_image
 from loomsight.datasets.synth.dataset import SynthOptions, make_image
 from loomsight.datasets.synth.defects import FABRIC_CLASSES
 from loomsight.inference.detector import DetectorOptions, OnnxDetector
+from loomsight.inference.flip_views import parse_flip_views
 from loomsight.inference.model_card import read_card
 from loomsight.training.export import ExportOptions, export_model
 from loomsight.training.offline import load_ultralytics
@@ -56,6 +62,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="data.yaml to evaluate both files on")
     parser.add_argument("--split", default="val", help="split of --data")
     parser.add_argument("--calibration", type=Path, help="folder of calibration images")
+    parser.add_argument("--frame-wh", default="640x640", help="frame size, WxH")
+    parser.add_argument("--tiling", default="off", choices=["off", "auto", "on"], help="tiles")
+    parser.add_argument("--flip-views", default="none", help="views also run: none, or e.g. h,v")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     console = Console(width=max(Console().width, 110))  # the table is wider than 80 columns
@@ -70,14 +79,17 @@ def main() -> None:
 
 
 def _run(args: argparse.Namespace, work: Path) -> Table:
-    frames = [
-        make_image(SynthOptions(count=args.frames, seed=11), k).image for k in range(args.frames)
-    ]
+    width, height = (int(side) for side in args.frame_wh.split("x"))
+    options = SynthOptions(count=args.frames, seed=11, size_wh=(width, height))
+    frames = [make_image(options, k).image for k in range(args.frames)]
+    views = parse_flip_views(args.flip_views)
+    detector_options = DetectorOptions(tiling=args.tiling, flip_views=views)
     calibration = _calibration_images(args.calibration, work / "calibration")
     checkpoint = args.model or _untrained_checkpoint(work / "untrained.pt")
     table = Table(
         title=f"fp32 vs int8 ONNX through OnnxDetector: {checkpoint.name}, {args.frames} synthetic "
-        f"640x640 frames x {args.rounds} rounds, {args.threads} threads, {os.cpu_count()} cores"
+        f"{args.frame_wh} frames (tiling {args.tiling}, flip views {args.flip_views}) x "
+        f"{args.rounds} rounds, {args.threads} threads, {os.cpu_count()} cores"
     )
     columns = ["imgsz", "file", "MB", "median ms", "p90 ms", "frames/s", "speed-up", "by round"]
     columns += ["mAP50", "mAP50-95"] if args.data else []
@@ -102,7 +114,8 @@ def _run(args: argparse.Namespace, work: Path) -> Table:
         for round_index in range(args.rounds):
             for label, path in files.items():
                 description = f"{size}: {label}, round {round_index + 1}"
-                rounds_ms[label].append(_time(path, frames, args.threads, description))
+                measured_ms = _time(path, detector_options, frames, args.threads, description)
+                rounds_ms[label].append(measured_ms)
         scores = add_evaluations(folder, args.data, args.split)[1:] if args.data else None
         per_round = [
             statistics.median(fp32) / statistics.median(int8)
@@ -128,9 +141,12 @@ def _run(args: argparse.Namespace, work: Path) -> Table:
     return table
 
 
-def _time(path: Path, frames: list[Any], threads: int, description: str) -> list[float]:
-    """Milliseconds of `detect` per frame (letterbox, ONNX Runtime, decode), one session alone."""
-    detector = OnnxDetector(path, DetectorOptions(tiling="off"), threads=threads)
+def _time(
+    path: Path, options: DetectorOptions, frames: list[Any], threads: int, description: str
+) -> list[float]:
+    """Milliseconds of `detect` per frame (tiles, letterbox, ONNX Runtime, decode), one
+    detector alone."""
+    detector = OnnxDetector(path, options, threads=threads)
     for frame in frames[:3]:
         detector.detect(frame)
     times_ms = []

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from loomsight.datasets.layout import write_image
 from loomsight.datasets.synth.dataset import SynthOptions, make_image
-from loomsight.inference.detector import open_session
+from loomsight.inference.onnx_session import open_session
 from loomsight.training.offline import load_ultralytics
 from loomsight.training.quantize import quantize_model
 from loomsight.training.softmax_axis import write_out_inner_softmax

@@ -40,6 +40,7 @@ from loomsight.inference.line_join import (
 )
 from loomsight.inference.line_trace import trace_lines
 from loomsight.inference.model_card import CARD_FILE, ModelCard, file_sha256, read_card
+from loomsight.inference.onnx_session import SessionLanes, open_session
 from loomsight.inference.tiling import TilingMode, frame_tiles, merge_tiles, needs_tiling
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,10 @@ class DetectorOptions(BaseModel):
     # Mirrored views also run and fused (see inference/flip_views.py); () runs the frame only,
     # which is fastest: one model run instead of one per view
     flip_views: FlipViews | None = None
+    # With two threads or more, the images of a batch (tiles, flip views) also run in single-thread
+    # sessions side by side (see inference/onnx_session.py); False: one session with all threads,
+    # which holds one copy of the model instead of one per thread more
+    lanes: bool = True
     # Boxes of these classes scaled about their centre, (shorter side, longer side), instead of
     # the card's (see inference/box_scale.py); {} leaves every box as the model draws it
     box_scale: dict[str, BoxScale] | None = None
@@ -87,16 +92,8 @@ def _dims(shape: Sequence[Any]) -> str:
     return "x".join(str(d) if isinstance(d, int) else str(d or "?") for d in shape)
 
 
-def open_session(path: Path, threads: int) -> ort.InferenceSession:
-    """An ONNX Runtime CPU session on PATH with THREADS intra-op threads; ModelFileError if the
-    file does not load."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as error:  # onnxruntime's own exception types derive from Exception only
-        raise ModelFileError(f"{path}: not a loadable ONNX model ({error})") from None
+def _chunks(indexes: Sequence[int], size: int) -> list[list[int]]:
+    return [list(indexes[start : start + size]) for start in range(0, len(indexes), size)]
 
 
 def _literal(metadata: dict[str, str], key: str) -> Any:
@@ -145,6 +142,10 @@ class OnnxDetector:
         has_card = (path.parent / CARD_FILE).is_file()
         self.card: ModelCard | None = read_card(path.parent) if has_card else None
         self.session = open_session(path, threads)
+        self.threads = threads
+        # Single-thread sessions for the images of a batch side by side (inference/onnx_session.py),
+        # opened by the first batch that has enough images for them
+        self.lanes: SessionLanes | None = None
         self.session_runs = 0
         metadata: dict[str, str] = self.session.get_modelmeta().custom_metadata_map
         self.input_name = self.session.get_inputs()[0].name
@@ -281,26 +282,55 @@ class OnnxDetector:
 
     def _run(self, letterboxed: Sequence[UInt8Array]) -> list[Detections]:
         """Letterboxed images -> detections in input pixels, several images of one shape per run
-        if the batch size is dynamic (zero-padded to a fixed batch size otherwise)."""
+        if the batch size is dynamic (zero-padded to a fixed batch size otherwise). With two or
+        more threads, the images of one shape are shared among the lanes, which run side by side,
+        one thread each, if each lane gets at least two images (two runs of a fixed batch size);
+        otherwise they run on the session with all the threads. Measured with the shipped model
+        at 2 threads: 3 images (a frame and its two flip views) took 33 ms for fp32 and 22 for
+        int8 split 1+1 with the third image on the session, against 22 and 18 ms on the session
+        alone; 8 tiles took 74 and 41 ms in lanes, against 81 and 58 on the session
+        (benchmarks/detector_latency.py)."""
         step = self.batch_size or self.options.max_batch
-        thresholds = (self.decode_thresholds, self.class_iou_thresholds, self.options.max_det)
+        lanes = self.threads if self.threads > 1 and self.options.lanes else 0
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for index, image in enumerate(letterboxed):
             by_shape.setdefault(image.shape, []).append(index)
-        found: dict[int, Detections] = {}
+        on_lanes: list[list[list[int]]] = [[] for _ in range(lanes)]  # each lane's chunks
+        on_session: list[list[int]] = []
         for indexes in by_shape.values():
-            for start in range(0, len(indexes), step):
-                chunk = indexes[start : start + step]
-                tensor = to_input_tensor([letterboxed[i] for i in chunk])
-                if self.batch_size and len(chunk) < self.batch_size:
-                    tensor = np.pad(tensor, [(0, self.batch_size - len(chunk)), *[(0, 0)] * 3])
-                output = self.session.run([self.output_name], {self.input_name: tensor})[0]
-                self.session_runs += 1
-                output = np.asarray(output[: len(chunk)], dtype=np.float32)
-                found.update(
-                    zip(chunk, decode(output, self.output_format, *thresholds), strict=True)
-                )
+            units = _chunks(indexes, self.batch_size or 1)  # what one run must take together
+            if lanes and len(units) >= 2 * lanes:
+                for k, chunks in enumerate(on_lanes):
+                    chunks += _chunks([i for unit in units[k::lanes] for i in unit], step)
+            else:
+                on_session += _chunks(indexes, step)
+        found: dict[int, Detections] = {}
+        if any(on_lanes):
+            if self.lanes is None:
+                self.lanes = SessionLanes(self.path, lanes)
+            for part in self.lanes.map(lambda s, c: self._run_chunks(s, c, letterboxed), on_lanes):
+                found.update(part)
+        found.update(self._run_chunks(self.session, on_session, letterboxed))
+        self.session_runs += len(on_session) + sum(len(chunks) for chunks in on_lanes)
         return [found[index] for index in range(len(letterboxed))]
+
+    def _run_chunks(
+        self,
+        session: ort.InferenceSession,
+        chunks: Sequence[Sequence[int]],
+        letterboxed: Sequence[UInt8Array],
+    ) -> dict[int, Detections]:
+        """One SESSION run per chunk of indexes into LETTERBOXED; detections by index."""
+        thresholds = (self.decode_thresholds, self.class_iou_thresholds, self.options.max_det)
+        found: dict[int, Detections] = {}
+        for chunk in chunks:
+            tensor = to_input_tensor([letterboxed[i] for i in chunk])
+            if self.batch_size and len(chunk) < self.batch_size:
+                tensor = np.pad(tensor, [(0, self.batch_size - len(chunk)), *[(0, 0)] * 3])
+            output = session.run([self.output_name], {self.input_name: tensor})[0]
+            output = np.asarray(output[: len(chunk)], dtype=np.float32)
+            found.update(zip(chunk, decode(output, self.output_format, *thresholds), strict=True))
+        return found
 
     def _run_views(self, letterboxed: Sequence[UInt8Array]) -> list[Detections]:
         """`_run`, each image also seen in the flip views, the views' boxes fused."""

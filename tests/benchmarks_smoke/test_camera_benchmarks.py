@@ -18,17 +18,20 @@ def test_detector_latency_prints_all_runners_and_the_targets(
         pytest.skip("ultralytics is not installed (train extra)")
     monkeypatch.setenv("LOOMSIGHT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("YOLO_VERBOSE", "False")
-    args = ["--sizes", "640x480", "--threads", "1", "--frames", "2", "--rounds", "1"]
+    args = ["--sizes", "640x480", "--threads", "2", "--frames", "2", "--rounds", "1"]
     detector_latency.main([*args, "--warmup", "1"])
     out = capsys.readouterr().out
     runners = ["session.run fp32", "ours fp32", "ours fp32, tiled", "ours fp32, lines as found"]
-    runners += ["ours fp32, flip views h+v"]  # the shipped card sets them
+    runners += ["ours fp32, flip views h+v", "ours int8, flip views h+v"]  # the shipped card's
+    runners += ["ours int8, tiled, flip views h+v", "ours int8, tiled, one session"]
     runners += ["ultralytics fp32", "ultralytics fp32, rect=False"]
     runners += ["session.run int8", "ours int8, tiled"]
     for runner in runners:
         assert f"│ {runner} " in out, runner
-    assert "1x3x416x416" in out and "4x3x416x416" in out  # one letterboxed frame; 4 tiles
-    assert "640x480, 1 thread: pre+post fp32" in out
+    # one letterboxed frame; 4 tiles on one session, or in 2 lanes side by side
+    assert "1x3x416x416" in out and "4x3x416x416" in out and "2 lanes" in out
+    assert "640x480, 2 threads: pre+post fp32" in out
+    assert "ours int8 vs ours fp32: flip views h+v " in out
 
 
 def test_agent_steady_state_prints_speed_and_memory(

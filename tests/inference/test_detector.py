@@ -127,7 +127,7 @@ def test_nms_iou_by_class_from_the_card_and_the_options(
 def test_batch_grey_and_options(exported: ExportedModels, frames: list[np.ndarray]) -> None:
     static = OnnxDetector(exported.static, LOW_CONF)
     square = LOW_CONF.model_copy(update={"rect": False})  # the same input as the static model
-    dynamic = OnnxDetector(exported.dynamic, square)
+    dynamic = OnnxDetector(exported.dynamic, square, threads=1)
     one_by_one = [static.detect(frame) for frame in frames]
     assert sum(len(found) for found in one_by_one) > 0
     runs = dynamic.session_runs
@@ -152,6 +152,46 @@ def test_batch_grey_and_options(exported: ExportedModels, frames: list[np.ndarra
     found = Detections.merge(stains.detect_batch(frames))
     assert ((found.class_id == 1) | (found.confidence > 0.25)).all()
     assert ((found.class_id == 1) & (found.confidence <= 0.25)).any()  # stains from 0.1 up
+
+
+@pytest.mark.parametrize(("count", "lane_runs", "session_runs"), [(6, 2, 0), (5, 2, 0), (3, 0, 1)])
+def test_a_batch_is_split_among_lanes(
+    exported: ExportedModels,
+    frames: list[np.ndarray],
+    count: int,
+    lane_runs: int,
+    session_runs: int,
+) -> None:
+    """With two threads, a batch of four images or more is shared between two single-thread
+    sessions side by side, one run each; a smaller one runs on the two-thread session. The
+    detections are those of one session running the whole batch."""
+    square = LOW_CONF.model_copy(update={"rect": False})
+    whole = OnnxDetector(exported.dynamic, square, threads=1)
+    split = OnnxDetector(exported.dynamic, square, threads=2)
+    expected = whole.detect_batch(frames[:count])
+    before = split.session_runs
+    got = split.detect_batch(frames[:count])
+    assert split.session_runs - before == lane_runs + session_runs
+    assert (split.lanes is not None) == (lane_runs > 0)
+    assert sum(len(found) for found in got) > 0
+    for ours, theirs in zip(got, expected, strict=True):
+        np.testing.assert_allclose(ours.xyxy_px, theirs.xyxy_px, atol=1e-2)
+        np.testing.assert_allclose(ours.confidence, theirs.confidence, atol=1e-4)
+        np.testing.assert_array_equal(ours.class_id, theirs.class_id)
+    one_session = OnnxDetector(exported.dynamic, square.model_copy(update={"lanes": False}))
+    before = one_session.session_runs
+    one_session.detect_batch(frames[:count])
+    assert one_session.session_runs - before == 1 and one_session.lanes is None
+
+
+def test_lanes_take_a_fixed_batch_model_one_image_per_run(
+    exported: ExportedModels, frames: list[np.ndarray]
+) -> None:
+    split = OnnxDetector(exported.static, LOW_CONF, threads=2)
+    before = split.session_runs
+    got = split.detect_batch(frames)
+    assert split.session_runs - before == len(frames) and split.lanes is not None
+    assert [len(found) for found in got] == [len(split.detect(frame)) for frame in frames]
 
 
 def write_text(path: Path) -> Path:
