@@ -7,11 +7,12 @@ reported for --model with --data. Frames: synthetic fabric, --frame-wh (640x640)
 whole (--tiling off) or tiled as the camera tiles them (auto: when a side is over 1.5 times the
 input; 1280x720 at 416 gives 8 tiles), each also seen in --flip-views (none; the default model's
 card sets h,v). With two threads or more, a frame's images (tiles, views) are split among
-single-thread lanes (inference/onnx_session.py). Calibration: --calibration DIR, else 32
-synthetic fabric frames (other seeds than the timed ones). Sessions are timed one after the other
-(2 threads, as on the edge PCs), fp32 and int8 alternating over --rounds rounds, so that load
-from other processes falls on both alike; "by round" is the range of the per-round speed-ups
-(timings swing on this machine).
+single-thread lanes (inference/onnx_session.py): the rows ", one session" are the same without
+lanes (`DetectorOptions.lanes=False`), each speed-up against fp32 run the same way. Calibration:
+--calibration DIR, else 32 synthetic fabric frames (other seeds than the timed ones). Sessions
+are timed one after the other (2 threads, as on the edge PCs), fp32 and int8 alternating over
+--rounds rounds, so that load from other processes falls on both alike; "by round" is the range
+of the per-round speed-ups (timings swing on this machine).
 mAP (with --data) is taken as `loomsight export --data` takes it: through the detector, tiling
 images larger than 1.5 times the input as the camera does.
 
@@ -110,33 +111,42 @@ def _run(args: argparse.Namespace, work: Path) -> Table:
         folder = work / "weights" / card.name
         assert card.int8 is not None
         files = {"fp32": folder / card.onnx.file, "int8": folder / card.int8.file}
-        rounds_ms: dict[str, list[list[float]]] = {label: [] for label in files}
+        runs = {  # label -> (file, detector options); with lanes and, to compare, without
+            f"{precision}{mode}": (path, detector_options.model_copy(update={"lanes": lanes}))
+            for mode, lanes in (
+                [("", True), (", one session", False)] if args.threads > 1 else [("", True)]
+            )
+            for precision, path in files.items()
+        }
+        rounds_ms: dict[str, list[list[float]]] = {label: [] for label in runs}
         for round_index in range(args.rounds):
-            for label, path in files.items():
+            for label, (path, run_options) in runs.items():
                 description = f"{size}: {label}, round {round_index + 1}"
-                measured_ms = _time(path, detector_options, frames, args.threads, description)
-                rounds_ms[label].append(measured_ms)
+                rounds_ms[label].append(_time(path, run_options, frames, args.threads, description))
         scores = add_evaluations(folder, args.data, args.split)[1:] if args.data else None
-        per_round = [
-            statistics.median(fp32) / statistics.median(int8)
-            for fp32, int8 in zip(rounds_ms["fp32"], rounds_ms["int8"], strict=True)
-        ]
         times_ms = {label: [t for r in rounds for t in r] for label, rounds in rounds_ms.items()}
         fps = {label: 1000 / statistics.median(values) for label, values in times_ms.items()}
-        for k, (label, values) in enumerate(times_ms.items()):
+        for label, values in times_ms.items():
+            precision, mode = label[:4], label[4:]
+            fp32 = f"fp32{mode}"
+            per_round = [
+                statistics.median(fp32_ms) / statistics.median(int8_ms)
+                for fp32_ms, int8_ms in zip(rounds_ms[fp32], rounds_ms[f"int8{mode}"], strict=True)
+            ]
             row = [
                 str(size),
                 label,
-                f"{files[label].stat().st_size / 1e6:.1f}",
+                f"{files[precision].stat().st_size / 1e6:.1f}",
                 f"{statistics.median(values):.1f}",
                 f"{statistics.quantiles(values, n=10)[-1]:.1f}",
                 f"{fps[label]:.1f}",
-                f"{fps[label] / fps['fp32']:.2f}x",
-                f"{min(per_round):.2f}-{max(per_round):.2f}x" if label == "int8" else "",
+                f"{fps[label] / fps[fp32]:.2f}x",
+                f"{min(per_round):.2f}-{max(per_round):.2f}x" if precision == "int8" else "",
             ]
-            score = scores[k] if scores is not None else None
+            score = scores[precision == "int8"] if scores is not None and not mode else None
             row += [f"{score.map50:.3f}", f"{score.map50_95:.3f}"] if score is not None else []
-            table.add_row(*row, end_section=label == "int8")
+            row += ["", ""] if scores is not None and score is None else []
+            table.add_row(*row, end_section=precision == "int8")
         _check_card(folder)
     return table
 
