@@ -18,8 +18,12 @@ must stay flat: growth from the one-minute sample (the start, in runs under two 
 end under 5%.
 The detector runs the model card's flip views (each tile also mirrored, see
 loomsight/inference/flip_views.py) unless --flip-views says otherwise (none: the frame only).
+With two threads or more a frame's tiles are shared among single-thread ONNX Runtime sessions
+(lanes, inference/onnx_session.py); --lanes on,off also runs each such thread count without them
+(one session with all the threads). The runs share one process: memory freed by a run is not
+always returned, so compare resident memory between runs with care.
 Usage: .venv/bin/python -m benchmarks.agent_steady_state [--minutes 10] [--threads 1,2]
-       [--frame-height 416] [--model FILE.onnx] [--flip-views none|h,v]
+       [--frame-height 416] [--model FILE.onnx] [--flip-views none|h,v] [--lanes on,off]
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ FIRST_FRAME_TIMEOUT_S = 300.0
 @dataclass
 class RunResult:
     threads: int
+    lanes: bool  # a frame's tiles shared among single-thread sessions (threads > 1)
     frames: int
     window_s: float
     detector_ms: float
@@ -79,22 +84,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--flip-views", default=None, help="detector flip views: none, or e.g. h,v [the card's]"
     )
+    parser.add_argument(
+        "--lanes", default="on", help="on, off or on,off: tiles in single-thread lanes (2+ threads)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     source = _source(args.frame_height)
     frame_length_m = args.frame_height * MM_PER_PX / 1000
     render_ms = _render_ms(source, args.render_frames)
     views = None if args.flip_views is None else parse_flip_views(args.flip_views)
+    lanes_modes = [{"on": True, "off": False}[mode] for mode in args.lanes.split(",")]
     results = [
-        _run_agent(source, args.model, threads, args.minutes * 60, args.sample_s, views)
+        _run_agent(source, args.model, threads, lanes, args.minutes * 60, args.sample_s, views)
         for threads in (int(t) for t in args.threads.split(","))
+        for lanes in (lanes_modes if threads > 1 else [True])
     ]
     console = Console(width=max(Console().width, 130))  # the tables are wider than 80 columns
     console.print(_speed_table(results, args, frame_length_m, render_ms))
     console.print(_memory_table(results))
     for result in results:
         series = ", ".join(f"{minute:.1f} min {mib:.0f}" for minute, mib in result.rss_mib)
-        console.print(f"RSS MiB, {result.threads} thread(s): {series}")
+        lanes = f", lanes {_lanes(result)}" if result.threads > 1 else ""
+        console.print(f"RSS MiB, {result.threads} thread(s){lanes}: {series}")
 
 
 def _source(frame_height_px: int) -> dict[str, Any]:
@@ -147,10 +158,14 @@ def _run_agent(
     source: dict[str, Any],
     model: Path,
     threads: int,
+    lanes: bool,
     run_s: float,
     sample_s: float,
     flip_views: tuple[FlipView, ...] | None = None,
 ) -> RunResult:
+    options: dict[str, Any] = {"lanes": lanes}
+    if flip_views is not None:
+        options["flip_views"] = flip_views
     with tempfile.TemporaryDirectory(prefix="agent-bench-") as folder, ExitStack() as stack:
         settings = load_settings(
             None,
@@ -168,7 +183,7 @@ def _run_agent(
                 "detector": {
                     "model": str(model),
                     "threads": threads,
-                    "options": {} if flip_views is None else {"flip_views": flip_views},
+                    "options": options,
                 },
                 "outbox": {"path": str(Path(folder) / "outbox.sqlite")},
                 "metrics_port": None,
@@ -187,7 +202,7 @@ def _run_agent(
         thread = threading.Thread(target=run, name="agent")
         thread.start()
         try:
-            return _observe(agent, threads, run_s, sample_s, stop)
+            return _observe(agent, threads, lanes, run_s, sample_s, stop)
         finally:
             stop.set()
             thread.join()
@@ -196,7 +211,7 @@ def _run_agent(
 
 
 def _observe(
-    agent: Agent, threads: int, run_s: float, sample_s: float, stop: threading.Event
+    agent: Agent, threads: int, lanes: bool, run_s: float, sample_s: float, stop: threading.Event
 ) -> RunResult:
     """Wait for the first frame, then sample memory until RUN_S have passed."""
     deadline = time.monotonic() + FIRST_FRAME_TIMEOUT_S
@@ -221,7 +236,8 @@ def _observe(
     count = inference_end[1] - inference_start[1]
     detector_ms = (inference_end[0] - inference_start[0]) * 1000 / count if count else 0.0
     skipped = agent.report.frames_skipped
-    return RunResult(threads, frames, window_s, detector_ms, skipped, agent.report.events, samples)
+    events = agent.report.events
+    return RunResult(threads, lanes, frames, window_s, detector_ms, skipped, events, samples)
 
 
 def _speed_table(
@@ -236,7 +252,7 @@ def _speed_table(
         caption=f"synthetic source alone: {render_ms:.0f} ms to render a frame (in the loop, "
         "in the capture thread); detector ms: the agent's inference time per frame, tiles included",
     )
-    columns = ["threads", "frames", "frames/s", "m/min sustained", "detector ms/frame"]
+    columns = ["threads", "lanes", "frames", "frames/s", "m/min sustained", "detector ms/frame"]
     columns += ["detector-only m/min", "skipped", "events"]
     for column in columns:
         table.add_column(column, justify="right")
@@ -244,6 +260,7 @@ def _speed_table(
         detector_fps = 1000 / result.detector_ms if result.detector_ms else 0.0
         table.add_row(
             str(result.threads),
+            _lanes(result),
             str(result.frames),
             f"{result.fps:.2f}",
             f"{frame_length_m * result.fps * 60:.1f}",
@@ -257,7 +274,7 @@ def _speed_table(
 
 def _memory_table(results: list[RunResult]) -> Table:
     table = Table(title=f"resident memory (VmRSS, MiB); flat: growth under {FLAT_GROWTH:.0%}")
-    for column in ("threads", "start", "at 1 min", "end", "growth", "flat"):
+    for column in ("threads", "lanes", "start", "at 1 min", "end", "growth", "flat"):
         table.add_column(column, justify="right")
     for result in results:
         start, end = result.rss_mib[0][1], result.rss_mib[-1][1]
@@ -266,6 +283,7 @@ def _memory_table(results: list[RunResult]) -> Table:
         growth = (end - base) / base
         table.add_row(
             str(result.threads),
+            _lanes(result),
             f"{start:.0f}",
             "" if at_1 is None else f"{at_1:.0f}",
             f"{end:.0f}",
@@ -273,6 +291,10 @@ def _memory_table(results: list[RunResult]) -> Table:
             "yes" if growth < FLAT_GROWTH else "NO",
         )
     return table
+
+
+def _lanes(result: RunResult) -> str:
+    return ("on" if result.lanes else "off") if result.threads > 1 else ""
 
 
 if __name__ == "__main__":

@@ -38,10 +38,12 @@ def test_agent_steady_state_prints_speed_and_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the outbox goes there
-    args = ["--minutes", "0.05", "--threads", "1", "--render-frames", "1", "--sample-s", "1"]
-    agent_steady_state.main(args)
+    args = ["--minutes", "0.05", "--threads", "1,2", "--render-frames", "1", "--sample-s", "1"]
+    agent_steady_state.main([*args, "--lanes", "on,off"])
     out = capsys.readouterr().out
     assert "3200x416 frames (0.208 m of roll each" in out
     assert "m/min sustained" in out and "resident memory" in out
     assert "RSS MiB, 1 thread(s): 0.0 min" in out
+    assert "RSS MiB, 2 thread(s), lanes on: 0.0 min" in out
+    assert "RSS MiB, 2 thread(s), lanes off: 0.0 min" in out
     assert list(tmp_path.iterdir()) == []  # the temporary outbox is gone
