@@ -301,7 +301,7 @@ class OnnxDetector:
             units = _chunks(indexes, self.batch_size or 1)  # what one run must take together
             if lanes and len(units) >= 2 * lanes:
                 for k, chunks in enumerate(on_lanes):
-                    chunks += _chunks([i for unit in units[k::lanes] for i in unit], step)
+                    chunks += units[k::lanes]  # one image (one fixed batch) per run
             else:
                 on_session += _chunks(indexes, step)
         found: dict[int, Detections] = {}

@@ -154,7 +154,7 @@ def test_batch_grey_and_options(exported: ExportedModels, frames: list[np.ndarra
     assert ((found.class_id == 1) & (found.confidence <= 0.25)).any()  # stains from 0.1 up
 
 
-@pytest.mark.parametrize(("count", "lane_runs", "session_runs"), [(6, 2, 0), (5, 2, 0), (3, 0, 1)])
+@pytest.mark.parametrize(("count", "lane_runs", "session_runs"), [(6, 6, 0), (5, 5, 0), (3, 0, 1)])
 def test_a_batch_is_split_among_lanes(
     exported: ExportedModels,
     frames: list[np.ndarray],
@@ -163,8 +163,8 @@ def test_a_batch_is_split_among_lanes(
     session_runs: int,
 ) -> None:
     """With two threads, a batch of four images or more is shared between two single-thread
-    sessions side by side, one run each; a smaller one runs on the two-thread session. The
-    detections are those of one session running the whole batch."""
+    sessions side by side, one image per run; a smaller one runs on the two-thread session in
+    one run. The detections are those of one session running the whole batch."""
     square = LOW_CONF.model_copy(update={"rect": False})
     whole = OnnxDetector(exported.dynamic, square, threads=1)
     split = OnnxDetector(exported.dynamic, square, threads=2)
