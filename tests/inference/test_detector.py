@@ -126,7 +126,7 @@ def test_nms_iou_by_class_from_the_card_and_the_options(
 
 def test_batch_grey_and_options(exported: ExportedModels, frames: list[np.ndarray]) -> None:
     static = OnnxDetector(exported.static, LOW_CONF)
-    square = LOW_CONF.model_copy(update={"rect": False})  # the same input as the static model
+    square = LOW_CONF.model_copy(update={"rect": False, "max_batch": 8})  # the static input
     dynamic = OnnxDetector(exported.dynamic, square, threads=1)
     one_by_one = [static.detect(frame) for frame in frames]
     assert sum(len(found) for found in one_by_one) > 0
@@ -165,7 +165,7 @@ def test_a_batch_is_split_among_lanes(
     """With two threads, a batch of four images or more is shared between two single-thread
     sessions side by side, one image per run; a smaller one runs on the two-thread session in
     one run. The detections are those of one session running the whole batch."""
-    square = LOW_CONF.model_copy(update={"rect": False})
+    square = LOW_CONF.model_copy(update={"rect": False, "max_batch": 8})
     whole = OnnxDetector(exported.dynamic, square, threads=1)
     split = OnnxDetector(exported.dynamic, square, threads=2)
     expected = whole.detect_batch(frames[:count])
