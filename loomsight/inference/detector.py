@@ -288,11 +288,10 @@ class OnnxDetector:
         if the batch size is dynamic (zero-padded to a fixed batch size otherwise). With two or
         more threads, the images of one shape are shared among the lanes, which run side by side,
         one thread each, if each lane gets at least two images (two runs of a fixed batch size);
-        otherwise they run on the session with all the threads. Measured with the shipped model
-        at 2 threads: 3 images (a frame and its two flip views) took 33 ms for fp32 and 22 for
-        int8 split 1+1 with the third image on the session, against 22 and 18 ms on the session
-        alone; 8 tiles took 74 and 41 ms in lanes, against 81 and 58 on the session
-        (benchmarks/detector_latency.py)."""
+        otherwise they run on the session with all the threads: 3 images (a frame and its two
+        flip views) split 1+1 with the third on the session took 33 ms with fp32 and 22 with
+        int8, against 22 and 18 on the session alone (shipped model, 2 threads). Lanes run one
+        image per run; figures in inference/onnx_session.py."""
         step = self.batch_size or self.options.max_batch
         lanes = self.threads if self.threads > 1 and self.options.lanes else 0
         by_shape: dict[tuple[int, ...], list[int]] = {}

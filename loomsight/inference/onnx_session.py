@@ -9,11 +9,11 @@ its own thread, get more done than one two-thread session on all of them. ONNX R
 the GIL while it runs, so the lanes run side by side.
 
 Measured with the shipped default model on this 2-core machine, whole `detect` calls on 1280x720
-frames (benchmarks/detector_latency.py, 2 threads): 8 tiles in two lanes took 41.7 ms with int8
-against 49.0 on one session, 77.8 against 80.9 with fp32; with the card's flip views as well (24
-images) 135 against 152 ms with int8, 249 against 247 with fp32. So int8 runs a camera frame
-1.84x as fast as fp32 in lanes, 1.63x on one session each. A batch of 3 (a 416 frame and its two
-views) is faster on one session: the detector uses lanes only when each gets two images or more.
+frames, 2 threads (benchmarks/detector_latency.py, 2026-11-28): 8 tiles took 43.0 ms with int8
+in lanes against 48.3 on one session (4 images a run), 74.4 against 75.7 with fp32; with the
+card's flip views as well (24 images) 126.1 against 144.8 ms with int8, 216.0 against 222.1 with
+fp32. A lane runs one image at a time: on 3200x416 frames with the views (30 images) that was
+faster than up to 16 a run (int8 160 against 195 ms) and held less memory (+71 against +462 MiB).
 """
 
 from __future__ import annotations
