@@ -83,8 +83,8 @@ class DetectorOptions(BaseModel):
     # which is fastest: one model run instead of one per view
     flip_views: FlipViews | None = None
     # With two threads or more, the images of a batch (tiles, flip views) also run in single-thread
-    # sessions side by side (see inference/onnx_session.py); False: one session with all threads,
-    # which holds one copy of the model instead of one per thread more
+    # sessions side by side (see inference/onnx_session.py); False: only the session with all the
+    # threads (one copy of the model in memory instead of one more per thread)
     lanes: bool = True
     # Boxes of these classes scaled about their centre, (shorter side, longer side), instead of
     # the card's (see inference/box_scale.py); {} leaves every box as the model draws it

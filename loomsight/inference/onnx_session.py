@@ -1,4 +1,4 @@
-"""ONNX Runtime sessions on the CPU: `open_session`, and `SessionLanes` for a batch split in two.
+"""ONNX Runtime sessions on the CPU: `open_session`, and `SessionLanes` to share a batch out.
 
 One session runs a batch on all its intra-op threads. The int8 model gains little from a second
 core that way: ONNX Runtime's CPU DequantizeLinear is single-threaded scalar code, and the
@@ -44,17 +44,15 @@ def open_session(path: Path, threads: int) -> ort.InferenceSession:
 
 
 class SessionLanes:
-    """COUNT single-thread sessions of one ONNX file, each run from a worker thread of its own.
-    Not thread-safe: one caller at a time (as the detector that holds it)."""
+    """COUNT single-thread sessions of one ONNX file, each run from a worker thread of its own
+    (which ends when the lanes are garbage-collected). Not thread-safe: one caller at a time, as
+    the detector that holds them."""
 
     def __init__(self, path: Path, count: int) -> None:
         if count < 2:
             raise ValueError(f"lanes need a count of at least 2, got {count}")
         self.sessions = [open_session(path, 1) for _ in range(count)]
         self._workers = ThreadPoolExecutor(count, thread_name_prefix="onnx-lane")
-
-    def __len__(self) -> int:
-        return len(self.sessions)
 
     def map(
         self, work: Callable[[ort.InferenceSession, Part], Result], parts: Sequence[Part]
@@ -67,7 +65,3 @@ class SessionLanes:
             for session, part in zip(self.sessions, parts, strict=False)
         ]
         return [future.result() for future in running]
-
-    def close(self) -> None:
-        """Stop the worker threads (they also stop when the lanes are garbage-collected)."""
-        self._workers.shutdown(wait=True)
