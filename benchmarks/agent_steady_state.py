@@ -93,7 +93,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     frame_length_m = args.frame_height * MM_PER_PX / 1000
     render_ms = _render_ms(source, args.render_frames)
     views = None if args.flip_views is None else parse_flip_views(args.flip_views)
-    lanes_modes = [{"on": True, "off": False}[mode] for mode in args.lanes.split(",")]
+    if not set(args.lanes.split(",")) <= {"on", "off"}:
+        parser.error(f"--lanes: expected on, off or on,off, got {args.lanes!r}")
+    lanes_modes = [mode == "on" for mode in args.lanes.split(",")]
     results = [
         _run_agent(source, args.model, threads, lanes, args.minutes * 60, args.sample_s, views)
         for threads in (int(t) for t in args.threads.split(","))

@@ -300,11 +300,10 @@ def _add_rows(table: Table, size: str, threads: int, runners: list[Runner]) -> s
     ]
     parts = [f"{text} {'met' if ok else 'MISSED'}" for text, ok in checks]
     # int8 against fp32 through our detector on the batched rows (the int8 issue's 1.8x)
-    int8_rows = [label for label in fps if label.startswith("ours int8, ")]
-    ratios = [
-        f"{label[11:]} {fps[label] / fps[label.replace('int8', 'fp32', 1)]:.2f}x"
-        for label in int8_rows
+    batched = [
+        label.removeprefix("ours int8, ") for label in fps if label.startswith("ours int8, ")
     ]
+    ratios = [f"{b} {fps[f'ours int8, {b}'] / fps[f'ours fp32, {b}']:.2f}x" for b in batched]
     parts += [f"ours int8 vs ours fp32: {', '.join(ratios)}"] if ratios else []
     return f"{size}, {threads} thread{'s' if threads > 1 else ''}: " + "; ".join(parts)
 

@@ -111,36 +111,32 @@ def _run(args: argparse.Namespace, work: Path) -> Table:
         folder = work / "weights" / card.name
         assert card.int8 is not None
         files = {"fp32": folder / card.onnx.file, "int8": folder / card.int8.file}
-        runs = {  # label -> (file, detector options); with lanes and, to compare, without
-            f"{precision}{mode}": (path, detector_options.model_copy(update={"lanes": lanes}))
-            for mode, lanes in (
-                [("", True), (", one session", False)] if args.threads > 1 else [("", True)]
-            )
-            for precision, path in files.items()
-        }
-        rounds_ms: dict[str, list[list[float]]] = {label: [] for label in runs}
+        modes = {"": True, ", one session": False} if args.threads > 1 else {"": True}
+        runs = [(precision, mode) for mode in modes for precision in files]  # fp32 first
+        rounds_ms: dict[tuple[str, str], list[list[float]]] = {run: [] for run in runs}
         for round_index in range(args.rounds):
-            for label, (path, run_options) in runs.items():
-                description = f"{size}: {label}, round {round_index + 1}"
-                rounds_ms[label].append(_time(path, run_options, frames, args.threads, description))
+            for precision, mode in runs:
+                description = f"{size}: {precision}{mode}, round {round_index + 1}"
+                run_options = detector_options.model_copy(update={"lanes": modes[mode]})
+                times = _time(files[precision], run_options, frames, args.threads, description)
+                rounds_ms[(precision, mode)].append(times)
         scores = add_evaluations(folder, args.data, args.split)[1:] if args.data else None
-        times_ms = {label: [t for r in rounds for t in r] for label, rounds in rounds_ms.items()}
-        fps = {label: 1000 / statistics.median(values) for label, values in times_ms.items()}
-        for label, values in times_ms.items():
-            precision, mode = label[:4], label[4:]
-            fp32 = f"fp32{mode}"
+        times_ms = {run: [t for r in rounds for t in r] for run, rounds in rounds_ms.items()}
+        fps = {run: 1000 / statistics.median(values) for run, values in times_ms.items()}
+        for (precision, mode), values in times_ms.items():
+            fp32 = ("fp32", mode)  # each speed-up against fp32 run the same way
             per_round = [
                 statistics.median(fp32_ms) / statistics.median(int8_ms)
-                for fp32_ms, int8_ms in zip(rounds_ms[fp32], rounds_ms[f"int8{mode}"], strict=True)
+                for fp32_ms, int8_ms in zip(rounds_ms[fp32], rounds_ms[("int8", mode)], strict=True)
             ]
             row = [
                 str(size),
-                label,
+                f"{precision}{mode}",
                 f"{files[precision].stat().st_size / 1e6:.1f}",
                 f"{statistics.median(values):.1f}",
                 f"{statistics.quantiles(values, n=10)[-1]:.1f}",
-                f"{fps[label]:.1f}",
-                f"{fps[label] / fps[fp32]:.2f}x",
+                f"{fps[(precision, mode)]:.1f}",
+                f"{fps[(precision, mode)] / fps[fp32]:.2f}x",
                 f"{min(per_round):.2f}-{max(per_round):.2f}x" if precision == "int8" else "",
             ]
             score = scores[precision == "int8"] if scores is not None and not mode else None
