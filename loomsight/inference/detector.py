@@ -69,8 +69,9 @@ class DetectorOptions(BaseModel):
     tile_overlap_px: int | None = Field(default=None, ge=0)  # None: a fifth of a tile
     auto_tile_factor: float = Field(default=1.5, ge=1)  # "auto": tile when a side > input * this
     # Most images or tiles per run on the session with all threads (dynamic batch only). 4: on
-    # 3200x416 frames (30 images with flip views) faster than 16 and 1 with 1 and 2 threads, and
-    # leaner: int8 2 threads 191 ms against 220 (16) and 277 (1), RSS +72 MiB against +215
+    # 3200x416 frames (30 images with flip views) int8 took 191 ms with 2 threads, against 220
+    # with 16 and 277 with 1, and 287 ms with 1 thread (311, 301); fp32 2 threads 327 (364,
+    # 403), 1 thread 538 (594, 528). RSS added by int8: +72 MiB, against +215 with 16
     max_batch: int = Field(default=4, ge=1)
     rect: bool = True  # models of dynamic height and width: pad only to the stride (ultralytics)
     # Yarn-line classes whose pieces are joined into one box (see inference/line_join.py); names
