@@ -83,9 +83,9 @@ class DetectorOptions(BaseModel):
     # Mirrored views also run and fused (see inference/flip_views.py); () runs the frame only,
     # which is fastest: one model run instead of one per view
     flip_views: FlipViews | None = None
-    # With two threads or more, the images of a batch (tiles, flip views) also run in single-thread
-    # sessions side by side (see inference/onnx_session.py); False: only the session with all the
-    # threads (one copy of the model in memory instead of one more per thread)
+    # With two threads or more, a batch of two images or more per thread (tiles, flip views) runs
+    # in single-thread sessions side by side instead (see inference/onnx_session.py); False: only
+    # the session with all the threads (one copy of the model in memory, not one more per thread)
     lanes: bool = True
     # Boxes of these classes scaled about their centre, (shorter side, longer side), instead of
     # the card's (see inference/box_scale.py); {} leaves every box as the model draws it
