@@ -129,13 +129,20 @@ def decode_raw(
     if output.ndim != 3 or output.shape[1] < 5:
         raise ValueError(f"expected a raw output of shape [B, 4 + classes, N], got {output.shape}")
     thresholds = class_thresholds(conf_threshold, output.shape[1] - 4)
+    lowest = thresholds.min()
     results = []
     for image_output in output:
         scores = image_output[4:]
-        class_id = scores.argmax(axis=0)
-        confidence = np.take_along_axis(scores, class_id[None], axis=0)[0]
-        keep = np.flatnonzero(confidence > thresholds[class_id])
-        xywh = image_output[:4, keep].T
+        # The best score of every anchor first, the class only for those over the lowest
+        # threshold: a max over the classes costs a tenth of an argmax, and most anchors of
+        # clean cloth score under every threshold.
+        best = scores.max(axis=0)
+        over = np.flatnonzero(best > lowest)
+        class_id = scores[:, over].argmax(axis=0)
+        confidence = best[over]
+        keep = confidence > thresholds[class_id]
+        anchors = over[keep]
+        xywh = image_output[:4, anchors].T
         half_wh = xywh[:, 2:] / 2
         xyxy = np.concatenate([xywh[:, :2] - half_wh, xywh[:, :2] + half_wh], axis=1)
         candidates = Detections(xyxy, confidence[keep], class_id[keep])

@@ -61,6 +61,35 @@ def test_decode_raw_takes_the_best_class_of_each_anchor() -> None:
     assert found.class_id.tolist() == [2] and found.confidence.tolist() == [pytest.approx(0.7)]
 
 
+def test_decode_raw_judges_an_anchor_by_its_best_class_only() -> None:
+    # class 0 scores best, 0.5, under its threshold 0.6; class 1's 0.45 is over its own 0.4, but
+    # an anchor counts as its best class only (as ultralytics decodes it): nothing is found
+    output = raw_output([(*A, 0.5, 0)])
+    output[0, 4 + 1, 0] = 0.45
+    [found] = decode_raw(output, np.array([0.6, 0.4], np.float32), 0.7, 300)
+    assert len(found) == 0
+
+
+def test_decode_raw_keeps_what_a_per_anchor_reading_keeps() -> None:
+    rng = np.random.default_rng(7)
+    class_count, anchors = 5, 2000
+    output = rng.random((2, 4 + class_count, anchors), dtype=np.float32)
+    output[:, :4] = output[:, :4] * 300 + 10  # cx, cy, w, h in pixels
+    output[:, 4:] **= 8  # mostly low scores, as on clean cloth
+    thresholds = np.array([0.3, 0.5, 0.1, 0.9, 0.6], np.float32)
+    # IoU threshold 1: NMS suppresses nothing, so every candidate comes back, best first
+    for image_output, found in zip(
+        output, decode_raw(output, thresholds, 1.0, anchors), strict=True
+    ):
+        expected = [
+            (float(scores.max()), int(scores.argmax()))
+            for scores in image_output[4:].T
+            if scores.max() > thresholds[scores.argmax()]
+        ]
+        assert len(expected) > 10
+        assert sorted(zip(found.confidence.tolist(), found.class_id.tolist())) == sorted(expected)
+
+
 def test_decode_raw_per_image_of_a_batch() -> None:
     output = np.concatenate([raw_output([(*A, 0.9, 0)]), raw_output([(*FAR, 0.1, 1)])])
     first, second = decode(output, OutputFormat.RAW, 0.05, 0.7, 300)
