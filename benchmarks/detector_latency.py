@@ -1,8 +1,9 @@
 """Per-frame latency of our detector vs ultralytics' predict vs bare session.run, one ONNX file.
 
 The runners, on the same frames (synthetic fabric, BGR, made once per size) and the same model:
-- `session.run`: the detector's own ONNX Runtime session on pre-made 1x3x416x416 tensors (the
-  frames letterboxed beforehand): the limit for this model on this CPU;
+- `session.run`: the detector's own ONNX Runtime session on pre-made inputs (the frames
+  letterboxed beforehand into the file's input form: 1x3x416x416 floats for fp32, the 1x416x416x3
+  pixels for our int8 file, inference/model_input.py): the limit for this model on this CPU;
 - `ours`: `OnnxDetector.detect` with tiling off (the whole frame letterboxed into 416x416, as
   ultralytics does), and with tiling "auto" where the frame needs tiles (what the agent runs);
   fp32 also with yarn lines as the model finds them (the joining of their pieces and their
@@ -51,7 +52,8 @@ from rich.table import Table
 from loomsight.datasets.synth.dataset import SynthOptions, make_image
 from loomsight.inference.detector import DetectorOptions, OnnxDetector
 from loomsight.inference.flip_views import FlipView
-from loomsight.inference.letterbox import Letterbox, as_bgr, to_input_tensor
+from loomsight.inference.letterbox import Letterbox, as_bgr
+from loomsight.inference.model_input import to_model_input
 from loomsight.inference.onnx_session import SessionLanes
 from loomsight.inference.tiling import TilingMode, needs_tiling
 from loomsight.training.offline import load_ultralytics
@@ -175,7 +177,9 @@ def _runners(
     for precision, path in (("fp32", fp32), ("int8", int8)):
         detector = _timed_detector(path, "off", threads)
         placement = Letterbox.fit(frames[0].shape[:2], detector.input_size_hw)
-        tensors = [to_input_tensor([placement.apply(frame)]) for frame in frames]
+        tensors = [
+            to_model_input([placement.apply(frame)], detector.input_form) for frame in frames
+        ]
         runners += [
             Runner(f"session.run {precision}", _bare_call(detector, tensors), detector.session),
             Runner(f"ours {precision}", _detect_call(detector, frames), detector.session),

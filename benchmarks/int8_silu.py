@@ -6,7 +6,8 @@ Runtime runs a QLinearSigmoid and a QLinearMul) and once with it rewritten as on
 (`loomsight.training.int8_silu`). The three files are timed with bare `session.run` on the same
 synthetic fabric frames, at batch 1 (one image) and 3 (an image and its two flip views), with 1 and
 2 threads, taking turns over --rounds rounds so that load from other processes falls on all alike.
-Each int8 file's raw output is compared with the fp32 one's on those frames.
+Each int8 file's raw output is compared with the fp32 one's on those frames. Both int8 files keep
+the fp32 file's float input (`pixels=False`), so that they differ in the SiLU only.
 
 Usage: .venv/bin/python -m benchmarks.int8_silu [--model weights/default] [--rounds 5] [--runs 20]
 """
@@ -88,7 +89,9 @@ def _files(fp32: Path, input_hw: tuple[int, int], folder: Path) -> dict[str, Pat
     files = {FILES[0]: fp32}
     for name, one_op in ((FILES[1], False), (FILES[2], True)):
         path = folder / f"{'quickgelu' if one_op else 'sigmoid-mul'}.int8.onnx"
-        files[name] = quantize_model(fp32, path, calibration, input_hw, silu_as_one_op=one_op)
+        files[name] = quantize_model(
+            fp32, path, calibration, input_hw, silu_as_one_op=one_op, pixels=False
+        )
     return files
 
 

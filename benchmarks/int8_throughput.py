@@ -8,7 +8,10 @@ whole (--tiling off) or tiled as the camera tiles them (auto: when a side is ove
 input; 1280x720 at 416 gives 8 tiles), each also seen in --flip-views (none; the default model's
 card sets h,v). With two threads or more, a frame's images (tiles, views) are split among
 single-thread lanes (inference/onnx_session.py): the rows ", one session" are the same without
-lanes (`DetectorOptions.lanes=False`), each speed-up against fp32 run the same way. Calibration:
+lanes (`DetectorOptions.lanes=False`), each speed-up against fp32 run the same way. With
+--float-input, the rows "int8, float input" time the int8 file quantized on the same images but
+taking the fp32 file's float tensor, as before it took the pixels (training/int8_pixels.py).
+Calibration:
 --calibration DIR, else 32 synthetic fabric frames (other seeds than the timed ones). Sessions
 are timed one after the other (2 threads, as on the edge PCs), fp32 and int8 alternating over
 --rounds rounds, so that load from other processes falls on both alike; "by round" is the range
@@ -46,11 +49,12 @@ from loomsight.inference.flip_views import parse_flip_views
 from loomsight.inference.model_card import read_card
 from loomsight.training.export import ExportOptions, export_model
 from loomsight.training.offline import load_ultralytics
-from loomsight.training.quantize import add_evaluations
+from loomsight.training.quantize import add_evaluations, quantize_model
 
 TARGET_SPEEDUP = 1.8
 TARGET_MAP50_DROP = 0.01
 CALIBRATION_COUNT = 32
+FLOAT_INPUT = "int8, float input"
 
 
 def main() -> None:
@@ -66,6 +70,11 @@ def main() -> None:
     parser.add_argument("--frame-wh", default="640x640", help="frame size, WxH")
     parser.add_argument("--tiling", default="off", choices=["off", "auto", "on"], help="tiles")
     parser.add_argument("--flip-views", default="none", help="views also run: none, or e.g. h,v")
+    parser.add_argument(
+        "--float-input",
+        action="store_true",
+        help="also time the int8 file with the float tensor input instead of the pixels",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     console = Console(width=max(Console().width, 110))  # the table is wider than 80 columns
@@ -111,6 +120,14 @@ def _run(args: argparse.Namespace, work: Path) -> Table:
         folder = work / "weights" / card.name
         assert card.int8 is not None
         files = {"fp32": folder / card.onnx.file, "int8": folder / card.int8.file}
+        if args.float_input:
+            files[FLOAT_INPUT] = quantize_model(
+                files["fp32"],
+                folder / "float-input.int8.onnx",
+                calibration,
+                (size, size),
+                pixels=False,
+            )
         modes = {"": True, ", one session": False} if args.threads > 1 else {"": True}
         runs = [(precision, mode) for mode in modes for precision in files]  # fp32 first
         rounds_ms: dict[tuple[str, str], list[list[float]]] = {run: [] for run in runs}
@@ -127,7 +144,9 @@ def _run(args: argparse.Namespace, work: Path) -> Table:
             fp32 = ("fp32", mode)  # each speed-up against fp32 run the same way
             per_round = [
                 statistics.median(fp32_ms) / statistics.median(int8_ms)
-                for fp32_ms, int8_ms in zip(rounds_ms[fp32], rounds_ms[("int8", mode)], strict=True)
+                for fp32_ms, int8_ms in zip(
+                    rounds_ms[fp32], rounds_ms[(precision, mode)], strict=True
+                )
             ]
             row = [
                 str(size),
@@ -137,12 +156,13 @@ def _run(args: argparse.Namespace, work: Path) -> Table:
                 f"{statistics.quantiles(values, n=10)[-1]:.1f}",
                 f"{fps[(precision, mode)]:.1f}",
                 f"{fps[(precision, mode)] / fps[fp32]:.2f}x",
-                f"{min(per_round):.2f}-{max(per_round):.2f}x" if precision == "int8" else "",
+                f"{min(per_round):.2f}-{max(per_round):.2f}x" if precision != "fp32" else "",
             ]
-            score = scores[precision == "int8"] if scores is not None and not mode else None
+            scored = scores is not None and not mode and precision in ("fp32", "int8")
+            score = scores[precision == "int8"] if scores is not None and scored else None
             row += [f"{score.map50:.3f}", f"{score.map50_95:.3f}"] if score is not None else []
             row += ["", ""] if scores is not None and score is None else []
-            table.add_row(*row, end_section=precision == "int8")
+            table.add_row(*row, end_section=precision == list(files)[-1])
         _check_card(folder)
     return table
 

@@ -5,6 +5,7 @@ written out (`loomsight.training.softmax_axis`). Both files, and int8 copies of 
 `loomsight export --int8` does, on synthetic fabric), are timed with bare `session.run` on the same
 random tensors, at batch 1 (one image) and 3 (an image and its two flip views), taking turns over
 --rounds rounds so that load from other processes falls on all alike. The outputs are compared.
+The int8 copies keep the float input (`pixels=False`), so that all four take the same tensors.
 
 Usage: .venv/bin/python -m benchmarks.softmax_written_out [--model weights/default/model.pt]
        [--threads 1] [--rounds 5] [--runs 20]
@@ -75,7 +76,7 @@ def _files(checkpoint: Path, imgsz: int, folder: Path) -> dict[str, Path]:
     files = {"fp32 as exported": exported, "fp32 written out": written}
     for name, path in list(files.items()):
         int8 = folder / f"{path.stem}.int8.onnx"
-        quantize_model(path, int8, calibration, (imgsz, imgsz))
+        quantize_model(path, int8, calibration, (imgsz, imgsz), pixels=False)
         files[name.replace("fp32", "int8")] = int8
     return files
 

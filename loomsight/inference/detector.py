@@ -31,7 +31,7 @@ from loomsight.inference.flip_views import (
     fuse_views,
     unflip_detections,
 )
-from loomsight.inference.letterbox import Letterbox, as_bgr, to_input_tensor
+from loomsight.inference.letterbox import Letterbox, as_bgr
 from loomsight.inference.line_join import (
     LINE_CLASSES,
     LINE_JOIN_CONF,
@@ -40,6 +40,14 @@ from loomsight.inference.line_join import (
 )
 from loomsight.inference.line_trace import trace_lines
 from loomsight.inference.model_card import CARD_FILE, ModelCard, file_sha256, read_card
+from loomsight.inference.model_input import (
+    FORMS,
+    InputForm,
+    batch_and_hw,
+    input_form,
+    to_model_input,
+    zero_input,
+)
 from loomsight.inference.onnx_session import SessionLanes, open_session
 from loomsight.inference.tiling import TilingMode, frame_tiles, merge_tiles, needs_tiling
 
@@ -154,6 +162,7 @@ class OnnxDetector:
         metadata: dict[str, str] = self.session.get_modelmeta().custom_metadata_map
         self.input_name = self.session.get_inputs()[0].name
         self.output_name = self.session.get_outputs()[0].name
+        self.input_form = self._check_input_form()
         self.input_size_hw, self.batch_size = self._check_input(_literal(metadata, "imgsz"))
         self.rect_stride = self._rect_stride(_literal(metadata, "stride"))
         names = self.card.classes if self.card else _metadata_names(metadata)
@@ -205,14 +214,22 @@ class OnnxDetector:
     def _fail(self, message: str) -> ModelFileError:
         return ModelFileError(f"{self.path}: {message}")
 
-    def _check_input(self, imgsz: Any) -> tuple[tuple[int, int], int | None]:
+    def _input_description(self) -> str:
         inputs = self.session.get_inputs()
-        got = ", ".join(f"{_dims(i.shape)} {i.type.removeprefix('tensor(')[:-1]}" for i in inputs)
-        shape = inputs[0].shape if len(inputs) == 1 else []
-        if len(shape) != 4 or shape[1] != 3 or inputs[0].type != "tensor(float)":
-            raise self._fail(f"model input must be 1x3xHxW float32, got {got}")
+        return ", ".join(f"{_dims(i.shape)} {i.type.removeprefix('tensor(')[:-1]}" for i in inputs)
+
+    def _check_input_form(self) -> InputForm:
+        inputs = self.session.get_inputs()
+        form = input_form(inputs[0].shape, inputs[0].type) if len(inputs) == 1 else None
+        if form is None:
+            raise self._fail(f"model input must be {FORMS}, got {self._input_description()}")
+        return form
+
+    def _check_input(self, imgsz: Any) -> tuple[tuple[int, int], int | None]:
+        got = self._input_description()
         batch, height, width = (
-            d if isinstance(d, int) and d > 0 else None for d in (shape[0], shape[2], shape[3])
+            d if isinstance(d, int) and d > 0 else None
+            for d in batch_and_hw(self.session.get_inputs()[0].shape, self.input_form)
         )
         card_hw = tuple(self.card.input_size_hw) if self.card else None
         if height is not None and width is not None:
@@ -234,15 +251,15 @@ class OnnxDetector:
     def _rect_stride(self, metadata_stride: Any) -> int | None:
         """The stride to pad to when the model takes any height and width (as ultralytics'
         predict does for such models); None: pad to the full input size."""
-        shape = self.session.get_inputs()[0].shape
-        dynamic_hw = not all(isinstance(d, int) and d > 0 for d in shape[2:])
+        _, *hw = batch_and_hw(self.session.get_inputs()[0].shape, self.input_form)
+        dynamic_hw = not all(isinstance(d, int) and d > 0 for d in hw)
         stride = self.card.stride if self.card else metadata_stride
         usable = isinstance(stride, int) and stride > 0
         return int(stride) if dynamic_hw and self.options.rect and usable else None
 
     def _warm_up(self) -> tuple[int, ...]:
-        """Run a zero tensor of the input's shape (the first run is slow); the output's shape."""
-        zeros = np.zeros((self.batch_size or 1, 3, *self.input_size_hw), dtype=np.float32)
+        """Run a zero input of the model's shape (the first run is slow); the output's shape."""
+        zeros = zero_input(self.batch_size or 1, self.input_size_hw, self.input_form)
         try:
             output = self.session.run([self.output_name], {self.input_name: zeros})[0]
         except Exception as error:  # onnxruntime's own exception types derive from Exception only
@@ -327,10 +344,10 @@ class OnnxDetector:
         thresholds = (self.decode_thresholds, self.class_iou_thresholds, self.options.max_det)
         found: dict[int, Detections] = {}
         for chunk in chunks:
-            tensor = to_input_tensor([letterboxed[i] for i in chunk])
+            batch = to_model_input([letterboxed[i] for i in chunk], self.input_form)
             if self.batch_size and len(chunk) < self.batch_size:
-                tensor = np.pad(tensor, [(0, self.batch_size - len(chunk)), *[(0, 0)] * 3])
-            output = session.run([self.output_name], {self.input_name: tensor})[0]
+                batch = np.pad(batch, [(0, self.batch_size - len(chunk)), *[(0, 0)] * 3])
+            output = session.run([self.output_name], {self.input_name: batch})[0]
             output = np.asarray(output[: len(chunk)], dtype=np.float32)
             found.update(zip(chunk, decode(output, self.output_format, *thresholds), strict=True))
         return found

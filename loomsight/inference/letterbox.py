@@ -8,7 +8,8 @@ padding fills the input (`auto=False`); for a model with dynamic height and widt
 the next multiple of the stride (`auto=True`: a 1280x720 frame becomes 416x256, not 416x416).
 Boxes go back as in `ultralytics.utils.ops.scale_boxes`: minus the left/top pad, divided by the
 per-axis gain (resized / source size), clipped to the image. Frames are checked and made BGR
-first (`as_bgr`); the input tensor is RGB, 0..1, float32, as ultralytics feeds it.
+first (`as_bgr`); the input tensor is RGB, 0..1, float32, as ultralytics feeds it (our int8
+files take the letterboxed BGR pixels themselves: model_input.py).
 """
 
 from __future__ import annotations

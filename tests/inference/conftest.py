@@ -129,8 +129,10 @@ def write_tiny_onnx(
             onnx.numpy_helper.from_array(np.array([-1, 1, 1], np.int64), "shape"),
             onnx.numpy_helper.from_array(np.zeros((), np.float32), "zero"),
         ]
+        cast = helper.make_node("Cast", ["images"], ["floats"], to=tensor_proto.FLOAT)
         nodes = [
-            helper.make_node("ReduceMean", ["images"], ["mean"], axes=[1, 2, 3], keepdims=1),
+            cast,
+            helper.make_node("ReduceMean", ["floats"], ["mean"], axes=[1, 2, 3], keepdims=1),
             helper.make_node("Reshape", ["mean", "shape"], ["per_image"]),
             helper.make_node("Mul", ["per_image", "zero"], ["zeros"]),
             helper.make_node("Add", ["zeros", "constant"], ["output0"]),

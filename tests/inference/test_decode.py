@@ -87,7 +87,9 @@ def test_decode_raw_keeps_what_a_per_anchor_reading_keeps() -> None:
             if scores.max() > thresholds[scores.argmax()]
         ]
         assert len(expected) > 10
-        assert sorted(zip(found.confidence.tolist(), found.class_id.tolist())) == sorted(expected)
+        assert sorted(
+            zip(found.confidence.tolist(), found.class_id.tolist(), strict=True)
+        ) == sorted(expected)
 
 
 def test_decode_raw_per_image_of_a_batch() -> None:

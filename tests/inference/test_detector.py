@@ -20,7 +20,8 @@ from loomsight.inference.decode import OutputFormat
 from loomsight.inference.detections import Detections
 from loomsight.inference.detector import DetectorOptions, OnnxDetector
 from loomsight.inference.model_card import ModelCard, OnnxFile, write_card
-from tests.inference.conftest import ExportedModels, fabric_images, write_tiny_onnx
+from loomsight.inference.model_input import FORMS, InputForm
+from tests.inference.conftest import ExportedModels, fabric_images, raw_output, write_tiny_onnx
 
 LOW_CONF = DetectorOptions(conf_threshold=0.1, tiling="off")
 
@@ -194,6 +195,21 @@ def test_lanes_take_a_fixed_batch_model_one_image_per_run(
     assert [len(found) for found in got] == [len(split.detect(frame)) for frame in frames]
 
 
+def test_a_file_that_takes_pixels_is_fed_the_letterboxed_image(tmp_path: Path) -> None:
+    """A uint8 BxHxWx3 input (our int8 files) gets the letterboxed BGR images as they are, padded
+    to a fixed batch like float tensors; the boxes come back in frame pixels."""
+    box = raw_output([(80.0, 60.0, 40.0, 20.0, 0.9, 1)])  # cx, cy, w, h in input pixels, stain
+    path = write_tiny_onnx(tmp_path / "m.onnx", [2, 160, 160, 3], "constant", box, NAMES, "uint8")
+    detector = OnnxDetector(path, DetectorOptions(tiling="off"))
+    assert detector.input_form is InputForm.PIXELS
+    assert detector.input_size_hw == (160, 160) and detector.batch_size == 2
+    [found] = detector.detect_batch([np.full((320, 320), 200, np.uint8)])  # half size in
+    assert detector.names[int(found.class_id[0])] == "stain" and len(found) == 1
+    np.testing.assert_allclose(found.xyxy_px, [[120.0, 100.0, 200.0, 140.0]])
+    float_input = write_tiny_onnx(tmp_path / "f.onnx", [2, 3, 160, 160], "constant", box, NAMES)
+    assert OnnxDetector(float_input).input_form is InputForm.TENSOR
+
+
 def write_text(path: Path) -> Path:
     path.write_text("not a model\n", encoding="utf-8")
     return path
@@ -210,15 +226,19 @@ NAMES = {"names": "{0: 'hole', 1: 'stain'}", "imgsz": "[160, 160]"}
         (lambda d: write_text(d / "model.onnx"), ["not a loadable ONNX model", "Protobuf"]),
         (
             lambda d: write_tiny_onnx(d / "m.onnx", [1, 10]),
-            ["model input must be 1x3xHxW float32, got 1x10 float"],
+            [f"model input must be {FORMS}", "got 1x10 float"],
         ),
         (
             lambda d: write_tiny_onnx(d / "m.onnx", [1, 1, 160, 160]),
-            ["model input must be 1x3xHxW float32, got 1x1x160x160 float"],
+            [f"model input must be {FORMS}", "got 1x1x160x160 float"],
         ),
         (
             lambda d: write_tiny_onnx(d / "m.onnx", [1, 3, 160, 160], input_type="uint8"),
-            ["model input must be 1x3xHxW float32, got 1x3x160x160 uint8"],
+            [f"model input must be {FORMS}", "got 1x3x160x160 uint8"],
+        ),
+        (
+            lambda d: write_tiny_onnx(d / "m.onnx", [1, 160, 160, 3]),
+            ["or BxHxWx3 uint8 (BGR pixels), got 1x160x160x3 float"],
         ),
         (
             lambda d: write_tiny_onnx(d / "m.onnx", [1, 3, 160, 160]),

@@ -17,8 +17,9 @@ from loomsight.datasets.synth.dataset import SynthOptions, generate_dataset
 from loomsight.datasets.synth.defects import FABRIC_CLASSES
 from loomsight.errors import ModelFileError, TrainingError
 from loomsight.inference.detector import DetectorOptions, OnnxDetector
-from loomsight.inference.letterbox import as_bgr, letterbox, to_input_tensor
+from loomsight.inference.letterbox import as_bgr, letterbox
 from loomsight.inference.model_card import read_card
+from loomsight.inference.model_input import InputForm, to_model_input
 from loomsight.training.export import ExportOptions, export_model
 from loomsight.training.offline import load_ultralytics
 from loomsight.training.quantize import output_agreement, quantize_model
@@ -88,8 +89,9 @@ def exported(
 
 def _raw_outputs(path: Path, images: list[Any]) -> Any:
     detector = OnnxDetector(path)
-    tensor = to_input_tensor([letterbox(as_bgr(image), (IMGSZ, IMGSZ))[0] for image in images])
-    return detector.session.run(None, {detector.input_name: tensor})[0]
+    letterboxed = [letterbox(as_bgr(image), (IMGSZ, IMGSZ))[0] for image in images]
+    batch = to_model_input(letterboxed, detector.input_form)
+    return detector.session.run(None, {detector.input_name: batch})[0]
 
 
 def test_the_card_records_the_int8_file(exported: Path) -> None:
@@ -101,6 +103,7 @@ def test_the_card_records_the_int8_file(exported: Path) -> None:
     assert card.int8.sha256 != card.onnx.sha256
     assert card.training["quantization"]["calibration_images"] == CALIBRATION
     assert "QuickGelu" in card.training["quantization"]["silu"]
+    assert card.training["quantization"]["input"].startswith("uint8 BxHxWx3 BGR pixels")
     assert card.int8.size_bytes < 0.4 * card.onnx.size_bytes  # int8 weights: about a quarter
 
 
@@ -108,6 +111,8 @@ def test_the_int8_file_runs_in_the_detector(exported: Path) -> None:
     card = read_card(exported)
     detector = OnnxDetector(exported / INT8_FILE, DetectorOptions(conf_threshold=0.1))
     assert detector.model_version == f"{card.version}+int8"
+    assert detector.input_form is InputForm.PIXELS  # and the fp32 file takes float tensors:
+    assert OnnxDetector(exported / ONNX_FILE).input_form is InputForm.TENSOR
     assert detector.input_size_hw == (IMGSZ, IMGSZ) and detector.batch_size is None  # dynamic
     assert detector.names == tuple(FABRIC_CLASSES)
     frames = fabric_images(3, seed=40)
@@ -164,6 +169,21 @@ def test_int8_outputs_stay_close_to_fp32(exported: Path) -> None:
     assert agreement["score_correlation"] > 0.6, agreement
     assert np.abs(fp32[:, 4:] - int8[:, 4:]).mean() < 0.03
     assert np.abs(fp32[:, :4] - int8[:, :4]).mean() < 4.0  # px, of 160
+
+
+def test_pixels_in_give_what_the_float_input_gives(
+    exported: Path, calibration: list[Path], tmp_path: Path
+) -> None:
+    """The int8 file quantized again with the fp32 file's float input: both give the same
+    outputs on the same images (the pixel input's step may be finer than calibration chose)."""
+    tensor_input = tmp_path / "model.int8.onnx"
+    quantize_model(exported / ONNX_FILE, tensor_input, calibration, pixels=False)
+    assert OnnxDetector(tensor_input).input_form is InputForm.TENSOR
+    images = fabric_images(4, seed=33)
+    pixels, tensor = (_raw_outputs(path, images) for path in (exported / INT8_FILE, tensor_input))
+    agreement = output_agreement(tensor, pixels)
+    assert agreement["score_correlation"] > 0.99, agreement
+    assert np.abs(pixels[:, :4] - tensor[:, :4]).mean() < 0.5  # px, of 160
 
 
 @pytest.mark.parametrize(
