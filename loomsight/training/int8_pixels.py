@@ -72,8 +72,10 @@ def pixels_input(model: Any) -> bool:
         return False  # the input's scale is shared with other tensors: leave it alone
 
     scale, zero = (initializers[name] for name in scale_zero)
-    scale.CopyFrom(numpy_helper.from_array(np.array(PIXEL_SCALE), scale.name))
     zero_point = numpy_helper.to_array(zero)
+    if zero_point.dtype != np.uint8:
+        return False  # signed 8 bits cannot hold the pixel values 128 to 255
+    scale.CopyFrom(numpy_helper.from_array(np.array(PIXEL_SCALE), scale.name))
     zero.CopyFrom(numpy_helper.from_array(np.zeros_like(zero_point), zero.name))
     for weights in {id(tensor): tensor for tensor in first_weights}.values():
         bgr = np.ascontiguousarray(numpy_helper.to_array(weights)[:, ::-1])

@@ -60,7 +60,9 @@ class _Reader:
         return None if batch is None else {"images": batch}
 
 
-def _quantized(tmp_path: Path, calibration: list[np.ndarray], **kwargs: bool) -> Any:
+def _quantized(
+    tmp_path: Path, calibration: list[np.ndarray], signed: bool = False, **kwargs: bool
+) -> Any:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     fp32_path, int8_path = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
@@ -71,7 +73,7 @@ def _quantized(tmp_path: Path, calibration: list[np.ndarray], **kwargs: bool) ->
         _Reader(calibration),
         quant_format=QuantFormat.QDQ,
         per_channel=True,
-        activation_type=QuantType.QUInt8,
+        activation_type=QuantType.QInt8 if signed else QuantType.QUInt8,
         weight_type=QuantType.QInt8,
     )
     return onnx.load(str(int8_path))
@@ -121,12 +123,14 @@ def test_an_input_calibrated_on_a_narrow_range_gets_the_pixel_step(tmp_path: Pat
     assert np.corrcoef(got.ravel(), fp32.ravel())[0, 1] > 0.99  # pixels exactly, no clipping
 
 
-@pytest.mark.parametrize("make", ["fp32", "shared input"])
+@pytest.mark.parametrize("make", ["fp32", "shared input", "signed activations"])
 def test_a_graph_that_starts_otherwise_is_left_alone(tmp_path: Path, make: str) -> None:
     if make == "fp32":
         model = _fp32_model()  # the input goes straight to a Conv
-    else:
+    elif make == "shared input":
         model = _quantized(tmp_path, _pixels(1, 4), second_use_of_input=True)
+    else:  # int8 activations: the input's zero point is signed
+        model = _quantized(tmp_path, _pixels(1, 4), signed=True)
     before = model.SerializeToString()
     assert pixels_input(model) is False
     assert model.SerializeToString() == before
