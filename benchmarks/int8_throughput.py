@@ -158,7 +158,7 @@ def _run(args: argparse.Namespace, work: Path) -> Table:
                 f"{fps[(precision, mode)] / fps[fp32]:.2f}x",
                 f"{min(per_round):.2f}-{max(per_round):.2f}x" if precision != "fp32" else "",
             ]
-            scored = scores is not None and not mode and precision in ("fp32", "int8")
+            scored = not mode and precision in ("fp32", "int8")  # as exported, lanes on
             score = scores[precision == "int8"] if scores is not None and scored else None
             row += [f"{score.map50:.3f}", f"{score.map50_95:.3f}"] if score is not None else []
             row += ["", ""] if scores is not None and score is None else []
