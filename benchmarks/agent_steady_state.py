@@ -48,6 +48,7 @@ from loomsight.camera.assemble import build_agent
 from loomsight.camera.settings import load_settings
 from loomsight.camera.sources.config import SyntheticSourceConfig
 from loomsight.camera.sources.synthetic import SyntheticSource
+from loomsight.inference.cpu_info import cpu_info
 from loomsight.inference.flip_views import FlipView, parse_flip_views
 
 MODEL = Path(__file__).resolve().parents[1] / "weights" / "default" / "model.onnx"
@@ -254,6 +255,7 @@ def _speed_table(
         caption=f"synthetic source alone: {render_ms:.0f} ms to render a frame (in the loop, "
         "in the capture thread); detector ms: the agent's inference time per frame, tiles included",
     )
+    table.caption = f"CPU: {cpu_info().describe()}"
     columns = ["threads", "lanes", "frames", "frames/s", "m/min sustained", "detector ms/frame"]
     columns += ["detector-only m/min", "skipped", "events"]
     for column in columns:

@@ -50,6 +50,7 @@ from rich.console import Console
 from rich.table import Table
 
 from loomsight.datasets.synth.dataset import SynthOptions, make_image
+from loomsight.inference.cpu_info import cpu_info
 from loomsight.inference.detector import DetectorOptions, OnnxDetector
 from loomsight.inference.flip_views import FlipView
 from loomsight.inference.letterbox import Letterbox, as_bgr
@@ -133,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         title=f"per-frame latency, {args.fp32.parent.name} model, {args.frames} frames x "
         f"{args.rounds} rounds per runner, {os.cpu_count()} cores"
     )
+    table.caption = f"CPU: {cpu_info().describe()}"
     columns = ["frame", "threads", "runner", "tensor", "median ms", "p90 ms", "frames/s"]
     columns += ["vs ultra", "pre+post ms", "pre+post %"]
     for column in columns:

@@ -26,6 +26,7 @@ from rich.table import Table
 
 from loomsight.datasets.layout import write_image
 from loomsight.datasets.synth.dataset import SynthOptions, make_image
+from loomsight.inference.cpu_info import cpu_info
 from loomsight.inference.letterbox import as_bgr, letterbox, to_input_tensor
 from loomsight.inference.model_card import read_card
 from loomsight.inference.onnx_session import open_session
@@ -49,6 +50,7 @@ def main() -> None:
         agreement = _agreement(files, frames)
         times = _time(files, frames, args.rounds, args.runs)
     table = Table(title=f"{args.model} ({card.version}), {input_hw[1]}x{input_hw[0]}, session.run")
+    table.caption = f"CPU: {cpu_info().describe()}"
     for column in ("file", "threads", "batch", "median ms", "vs fp32", "vs Sigmoid + Mul"):
         table.add_column(column, justify="left" if column == "file" else "right")
     median = {key: statistics.median(values) for key, values in times.items()}

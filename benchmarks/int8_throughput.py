@@ -44,6 +44,7 @@ from rich.table import Table
 from loomsight.datasets.layout import IMAGE_SUFFIXES, write_image
 from loomsight.datasets.synth.dataset import SynthOptions, make_image
 from loomsight.datasets.synth.defects import FABRIC_CLASSES
+from loomsight.inference.cpu_info import cpu_info
 from loomsight.inference.detector import DetectorOptions, OnnxDetector
 from loomsight.inference.flip_views import parse_flip_views
 from loomsight.inference.model_card import read_card
@@ -101,6 +102,7 @@ def _run(args: argparse.Namespace, work: Path) -> Table:
         f"{args.frame_wh} frames (tiling {args.tiling}, flip views {args.flip_views}) x "
         f"{args.rounds} rounds, {args.threads} threads, {os.cpu_count()} cores"
     )
+    table.caption = f"CPU: {cpu_info().describe()}"
     columns = ["imgsz", "file", "MB", "median ms", "p90 ms", "frames/s", "speed-up", "by round"]
     columns += ["mAP50", "mAP50-95"] if args.data else []
     for column in columns:

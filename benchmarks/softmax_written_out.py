@@ -25,6 +25,7 @@ from rich.table import Table
 
 from loomsight.datasets.layout import write_image
 from loomsight.datasets.synth.dataset import SynthOptions, make_image
+from loomsight.inference.cpu_info import cpu_info
 from loomsight.inference.onnx_session import open_session
 from loomsight.training.offline import load_ultralytics
 from loomsight.training.quantize import quantize_model
@@ -43,6 +44,7 @@ def main() -> None:
         files = _files(args.model, args.imgsz, Path(folder))
         rows = _time(files, args.imgsz, args.threads, args.rounds, args.runs)
     table = Table(title=f"{args.model}, {args.imgsz} px, {args.threads} thread(s), session.run")
+    table.caption = f"CPU: {cpu_info().describe()}"
     for column in ("file", "batch", "median ms", "written out vs as exported", "int8 vs fp32"):
         table.add_column(column, justify="left" if column == "file" else "right")
     median = {key: statistics.median(times) for key, times in rows.items()}

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from loomsight.datasets.synth.dataset import SynthOptions, generate_dataset
 from loomsight.datasets.synth.moving_web import MovingWeb
+from loomsight.inference.cpu_info import cpu_info
 
 TARGET_S_PER_1000 = 120.0
 
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts to compare")
     args = parser.parse_args()
     table = Table(title=f"loomsight synth, {args.size}x{args.size}, {os.cpu_count()} cores")
+    table.caption = f"CPU: {cpu_info().describe()}"
     for column in ("workers", "images", "wall s", "images/s", "s per 1,000", "target"):
         table.add_column(column, justify="right")
     for workers in (int(w) for w in args.workers.split(",")):

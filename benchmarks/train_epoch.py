@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from loomsight.datasets.synth.dataset import SynthOptions, generate_dataset
+from loomsight.inference.cpu_info import cpu_info
 from loomsight.training.train import TrainOptions, train
 
 
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--models", default="yolov8n.yaml,yolo26n.yaml", help="architectures")
     args = parser.parse_args()
     table = Table(title=f"one training epoch, {args.images} images at {args.imgsz}, {args.device}")
+    table.caption = f"CPU: {cpu_info().describe()}"
     for column in ("model", "epoch s", "s per 1,000 images"):
         table.add_column(column, justify="right")
     with tempfile.TemporaryDirectory(prefix="train-bench-") as folder:

@@ -16,6 +16,7 @@ import yaml
 from loomsight.datasets.check import check_label_text
 from loomsight.datasets.data_yaml import class_names_of, label_path, split_images
 from loomsight.errors import DatasetError, TrainingError
+from loomsight.inference.cpu_info import cpu_info
 from loomsight.training import augment
 from loomsight.training.offline import load_ultralytics
 from loomsight.training.provenance import SUMMARY_FILE, data_fingerprint
@@ -233,6 +234,7 @@ def _write_summary(options: TrainOptions, result: TrainResult, arguments: dict[s
         "hardware": {
             "machine": platform.machine(),
             "processor": platform.processor(),
+            "cpu": cpu_info().describe(),
             "device": options.device,
             "accelerator": _accelerator_name(options.device),
         },
