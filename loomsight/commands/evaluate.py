@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
@@ -50,6 +52,13 @@ def evaluate_command(
         help="Boxes as the model draws them, without the card's box scales by class (to measure "
         "the size ratio a scale would correct).",
     ),
+    shift: str = typer.Option(
+        "none",
+        "--shift",
+        help="Score a shifted copy of the split, as another mill's camera might see it: none, "
+        "darker, brighter, flat, warm, defocus, motion, noise, jpeg, grey, zoom-in or zoom-out "
+        "(loomsight/training/image_shifts.py; the copy goes to a temporary folder).",
+    ),
 ) -> None:
     """Evaluate MODEL on a split through loomsight.inference (the camera's code, not torch).
 
@@ -58,29 +67,42 @@ def evaluate_command(
     share of defect-free images (empty label file) with a false alarm. Per class, the median
     label size over the size of the reported box on it, across the box and along it: under 1,
     the model draws that class larger than labelled (`loomsight export --class-box-scale`).
+    With --shift, the split is scored after one change of light, lens, sensor or scale.
     """
     from loomsight.inference.box_scale import describe_box_scales
     from loomsight.inference.flip_views import parse_flip_views
     from loomsight.inference.tiling import TilingMode
     from loomsight.training.evaluate import evaluate_onnx
+    from loomsight.training.image_shifts import shift_named, write_shifted_split
 
     if tile not in ("auto", "on", "off"):
         raise typer.BadParameter(f"expected auto, on or off, got {tile!r}", param_hint="--tile")
     try:
+        image_shift = shift_named(shift)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--shift") from None
+    try:
         views = None if flip_views is None else parse_flip_views(flip_views)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--flip-views") from None
-    result = evaluate_onnx(
-        resolve_onnx(model, weights),
-        data,
-        split,
-        agnostic,
-        cast(TilingMode, tile),
-        threads,
-        flip_views=views,
-        box_scale={} if no_box_scale else None,
-    )
-    table = Table(title=f"{result.model} on {data} ({split}, {result.operating_label()})")
+    onnx_path = resolve_onnx(model, weights)
+    with tempfile.TemporaryDirectory(prefix="loomsight-shift-") as folder:
+        scored = data
+        if image_shift.name != "none":
+            scored = write_shifted_split(data, split, image_shift, Path(folder))
+        result = evaluate_onnx(
+            onnx_path,
+            scored,
+            split,
+            agnostic,
+            cast(TilingMode, tile),
+            threads,
+            flip_views=views,
+            box_scale={} if no_box_scale else None,
+        )
+    if image_shift.name != "none":
+        result = replace(result, data=f"{data} (shifted: {image_shift.name})")
+    table = Table(title=f"{result.model} on {result.data} ({split}, {result.operating_label()})")
     columns = ("class", "images", "boxes", "precision", "recall", "mAP50", "mAP50-95")
     for column in (*columns, "label/box"):  # median size ratio across the box, along it
         table.add_column(column, justify="left" if column == "class" else "right")

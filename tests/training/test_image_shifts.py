@@ -18,6 +18,7 @@ from loomsight.training.image_shifts import (
     zoom_in,
     zoom_out,
 )
+from tests.conftest import RunCli
 
 
 def _cloth(seed: int, size_hw: tuple[int, int] = (120, 160)) -> np.ndarray:
@@ -98,6 +99,21 @@ def test_zoom_out_by_half_puts_four_images_in_one() -> None:
     assert len(last_labels) == 1 and (last_image[60:, 80:] == 114).all()  # empty cells: grey
 
 
+def test_zoom_out_labels_lie_on_the_defects() -> None:
+    items = []
+    for k in range(4):
+        image = np.zeros((120, 160, 3), np.uint8)
+        x1, y1 = 10 + 20 * k, 20 + 10 * k
+        image[y1 : y1 + 30, x1 : x1 + 40] = 255
+        items.append((image, _labels((x1, y1, x1 + 40, y1 + 30))))
+    grid, labels = next(zoom_out(items, 0.5))
+    assert len(labels) == 4
+    for x1, y1, x2, y2 in labels.xyxy_px.round().astype(int):
+        inside = grid[y1 + 1 : y2 - 1, x1 + 1 : x2 - 1]
+        assert inside.size and inside.min() > 200  # the box holds the bright patch only
+        assert grid[y1 - 3 : y2 + 3, x1 - 3 : x2 + 3].min() < 50  # which ends at the box
+
+
 def test_zoom_out_crops_what_does_not_fit() -> None:
     items = [(_cloth(k), _labels((10, 10, 30, 30), (130, 10, 150, 30))) for k in range(4)]
     image, labels = next(zoom_out(items, 0.75))  # cells of 120x90 in a 160x120 image
@@ -136,3 +152,9 @@ def test_write_shifted_split_writes_a_dataset_evaluate_reads(
 def test_unknown_shift_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="expected one of none, darker"):
         shift_named("sepia")
+
+
+def test_evaluate_refuses_an_unknown_shift(run_cli: RunCli) -> None:
+    result = run_cli("evaluate", "--model", "m.onnx", "--data", "d.yaml", "--shift", "sepia")
+    assert result.returncode == 2
+    assert "unknown shift 'sepia'" in result.stderr and "zoom-out" in result.stderr

@@ -159,6 +159,15 @@ def test_train_export_register_with_the_network_cut_off(
     )
     as_drawn = json.loads(frame_only.read_text())
     assert as_drawn["flip_views"] == [] and as_drawn["box_scale_by_class"] == {}
+    zoomed_out = tmp_path / "eval-zoom-out.json"  # another camera height: 4 images in one
+    run_cli(
+        *("evaluate", "--model", "tiny", "--weights", str(weights), "--data", str(tiny_data)),
+        *("--shift", "zoom-out", "--json", str(zoomed_out)),
+        check=True,
+    )
+    shifted = json.loads(zoomed_out.read_text())
+    assert shifted["images"] == 3 and shifted["data"] == f"{tiny_data} (shifted: zoom-out)"
+    assert shifted["model"] == card.version
     for key in (
         "map50",
         "map50_95",
