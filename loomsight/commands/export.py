@@ -34,7 +34,7 @@ def _training_data(checkpoint: Path, hint: str) -> Path:
     return data
 
 
-def _images(
+def spread_images(
     folder: Path | None, checkpoint: Path, split: str, option: str, count: int
 ) -> list[Path]:
     """Up to COUNT images spread over FOLDER (the OPTION given), else over SPLIT of the data the
@@ -78,7 +78,7 @@ def _by_class(
 
 def _sample_images(samples: Path | None, checkpoint: Path) -> list[Path]:
     """Images for the parity check: from --samples, else the val split the checkpoint trained on."""
-    return _images(samples, checkpoint, "val", "--samples", SAMPLES)
+    return spread_images(samples, checkpoint, "val", "--samples", SAMPLES)
 
 
 def export_command(
@@ -188,7 +188,7 @@ def export_command(
             base_card=base_card,
             int8=int8,
             calibration_images=(
-                _images(calibration, checkpoint, "train", "--calibration", CALIBRATION_IMAGES)
+                spread_images(calibration, checkpoint, "train", "--calibration", CALIBRATION_IMAGES)
                 if int8
                 else ()
             ),
@@ -221,13 +221,15 @@ def export_command(
             f"calibrated on {card.training['quantization']['calibration_images']} images)"
         )
     if data is not None:
-        _print_evaluations(*_evaluate(weights / name, data, split))
+        print_evaluations(*evaluate_into_card(weights / name, data, split))
     if promote:
         promote_model(weights, name)
         typer.echo(f"active model: {name}")
 
 
-def _evaluate(folder: Path, data: Path, split: str) -> tuple[Evaluation, Evaluation | None]:
+def evaluate_into_card(
+    folder: Path, data: Path, split: str
+) -> tuple[Evaluation, Evaluation | None]:
     from rich.progress import Progress
 
     from loomsight.training.quantize import add_evaluations
@@ -243,7 +245,7 @@ def _evaluate(folder: Path, data: Path, split: str) -> tuple[Evaluation, Evaluat
         return add_evaluations(folder, data, split, on_progress=advance)[1:]
 
 
-def _print_evaluations(fp32: Evaluation, int8: Evaluation | None) -> None:
+def print_evaluations(fp32: Evaluation, int8: Evaluation | None) -> None:
     from rich.console import Console
     from rich.table import Table
 

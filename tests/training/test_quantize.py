@@ -18,7 +18,7 @@ from loomsight.datasets.synth.defects import FABRIC_CLASSES
 from loomsight.errors import ModelFileError, TrainingError
 from loomsight.inference.detector import DetectorOptions, OnnxDetector
 from loomsight.inference.letterbox import as_bgr, letterbox
-from loomsight.inference.model_card import read_card
+from loomsight.inference.model_card import file_sha256, read_card
 from loomsight.inference.model_input import InputForm, to_model_input
 from loomsight.training.export import ExportOptions, export_model
 from loomsight.training.offline import load_ultralytics
@@ -128,6 +128,7 @@ def test_the_int8_file_runs_in_the_detector(exported: Path) -> None:
 
 def test_the_graph_is_quantized_except_the_decode(exported: Path) -> None:
     import onnx
+    from onnx import numpy_helper
 
     model = onnx.load(str(exported / INT8_FILE))
     ops = [node.op_type for node in model.graph.node]
@@ -139,6 +140,11 @@ def test_the_graph_is_quantized_except_the_decode(exported: Path) -> None:
     ]
     convs = [node for node in model.graph.node if node.op_type == "Conv"]
     assert len(int8_weights) == len(convs) - 1  # all but the DFL's fixed 0..15 convolution
+    # 7-bit weights: no pair of products saturates AVX2's 16-bit sums (quantize.py)
+    values = {tensor.name: numpy_helper.to_array(tensor) for tensor in model.graph.initializer}
+    ranges = [(int(values[name].min()), int(values[name].max())) for name in int8_weights]
+    assert min(low for low, _ in ranges) >= -64 and max(high for _, high in ranges) <= 64
+    assert min(low for low, _ in ranges) == -64 or max(high for _, high in ranges) == 64
     producer = {output: node for node in model.graph.node for output in node.output}
     last = producer["output0"]
     assert last.op_type == "Concat"
@@ -239,3 +245,24 @@ def test_cli_exports_int8_and_evaluates_both(
     for figures in (card.metrics["onnx"], card.int8.metrics["onnx"]):
         assert figures["images"] == 6 and 0.0 <= figures["map50"] <= 1.0
     assert card.int8.metrics["onnx"]["model"] == f"{card.version}+int8"
+
+    # `models requantize` writes the int8 copy again: a stale file (one quantized another way,
+    # as with full-range weights before 2026-11-28; here another file) is replaced, the version
+    # and the fp32 file stay
+    int8_path, fp32_path = weights / "cli" / INT8_FILE, weights / "cli" / ONNX_FILE
+    fp32_bytes = fp32_path.read_bytes()
+    int8_path.write_bytes(fp32_bytes)
+    no_data = run_cli(
+        *("models", "requantize", "cli", "--weights", str(weights)),
+        *("--calibration", str(calibration[0].parent)),
+    )
+    assert no_data.returncode == 0, no_data.stderr
+    again = read_card(weights / "cli")
+    assert again.version == card.version and fp32_path.read_bytes() == fp32_bytes
+    assert again.int8 is not None and again.int8.sha256 == file_sha256(int8_path)
+    assert again.int8.sha256 == card.int8.sha256  # the recipe is deterministic
+    assert again.int8.metrics == {}  # the old figures were of another file
+    assert "7-bit" in again.training["quantization"]["weights"]
+    missing = run_cli("models", "requantize", "cli", "--weights", str(weights))
+    assert missing.returncode != 0
+    assert "cannot find its training data; pass --calibration DIR" in missing.stderr
