@@ -2,10 +2,12 @@
 
 An int8 model's speed-up over fp32 depends on the CPU. ONNX Runtime multiplies uint8 activations
 by int8 weights with one VNNI instruction where the CPU has AVX512-VNNI or AVX-VNNI, and with two
-AVX2 instructions (`vpmaddubsw`, whose 16-bit pair sums can saturate, then `vpmaddwd`) where it
-has AVX2 only, as the machines of this workplace (AMD EPYC, Zen 3). How fast those machines are
-also varies between sessions (the same bare fp32 run took 16 ms in one and 51 ms in another), so
-benchmarks print this line beside their tables, and ratios measured in one run are what compare.
+AVX2 instructions (`vpmaddubsw`, whose 16-bit pair sums saturate unless the weights keep to 7
+bits, then `vpmaddwd`) where it has AVX2 only. The default model's int8 file ran 1.8x to 1.9x
+fp32 on the machines of the earlier sessions here, 1.2x to 1.45x on the AVX2-only AMD EPYC (Zen
+3) of a later one, which also ran fp32 three times slower (bare session.run at 416, 1 thread: 16
+against 44 to 51 ms). So benchmarks print this line under their tables: figures from different
+machines are not one series, and ratios measured in one run are what compare.
 """
 
 from __future__ import annotations
