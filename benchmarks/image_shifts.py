@@ -73,19 +73,15 @@ def main() -> None:
         rows = []
         for shift in shifts:
             started = time.perf_counter()
-            real = evaluate_onnx(
-                args.model,
-                write_shifted_split(real_yaml, "test", shift, work / shift.name / "real"),
-                "test",
-                agnostic=True,
-                threads=args.threads,
-            )
-            clean = evaluate_onnx(
-                args.model,
-                write_shifted_split(clean_yaml, "test", shift, work / shift.name / "clean"),
-                "test",
-                agnostic=True,
-                threads=args.threads,
+            real, clean = (
+                evaluate_onnx(
+                    args.model,
+                    write_shifted_split(data_yaml, "test", shift, work / shift.name / part),
+                    "test",
+                    agnostic=True,
+                    threads=args.threads,
+                )
+                for part, data_yaml in (("real", real_yaml), ("clean", clean_yaml))
             )
             rows.append(
                 ShiftRow(shift.name, shift.description, real, clean, time.perf_counter() - started)

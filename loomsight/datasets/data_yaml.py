@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from loomsight.datasets.labels import ImageLabels, read_yolo_labels
 from loomsight.datasets.layout import DATA_YAML, IMAGE_SUFFIXES
 from loomsight.errors import DatasetError
 
@@ -91,6 +92,14 @@ def label_path(image_path: Path) -> Path:
             parts[index] = "labels"
             break
     return Path(*parts).with_suffix(".txt")
+
+
+def split_labels(image_path: Path, resolution_wh: tuple[int, int]) -> ImageLabels:
+    """The labels of an image of a split: its label file's boxes, none where it has no file."""
+    label_file = label_path(image_path)
+    if not label_file.is_file():
+        return ImageLabels.empty(resolution_wh)
+    return read_yolo_labels(label_file, resolution_wh)
 
 
 def fingerprint(images: list[Path]) -> str:

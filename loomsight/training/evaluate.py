@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from loomsight.datasets.data_yaml import class_names_of, label_path, split_images
-from loomsight.datasets.labels import ImageLabels, read_yolo_labels
+from loomsight.datasets.data_yaml import class_names_of, label_path, split_images, split_labels
+from loomsight.datasets.labels import ImageLabels
 from loomsight.datasets.layout import read_image
 from loomsight.errors import DatasetError
 from loomsight.inference.box_scale import BoxScale
@@ -197,12 +197,7 @@ def evaluate(
     for done, image_path in enumerate(images, start=1):
         image = read_image(image_path)
         size_wh = (int(image.shape[1]), int(image.shape[0]))
-        label_file = label_path(image_path)
-        labels = (
-            read_yolo_labels(label_file, size_wh)
-            if label_file.is_file()
-            else ImageLabels.empty(size_wh)
-        )
+        labels = split_labels(image_path, size_wh)
         detections = detect(image)
         reported = detections.confidence >= (
             operating_conf
@@ -222,7 +217,7 @@ def evaluate(
             detections, reported = detections.filter(kept), reported[kept]
         elif len(labels) and int(labels.class_id.max()) >= len(names):
             raise DatasetError(
-                f"{label_file}: class id {int(labels.class_id.max())} beyond the "
+                f"{label_path(image_path)}: class id {int(labels.class_id.max())} beyond the "
                 f"{len(names)} classes of {data_yaml}"
             )
         accumulator.add(labels, detections, reported)

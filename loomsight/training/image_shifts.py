@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from loomsight.datasets.data_yaml import class_names_of, label_path, split_images
-from loomsight.datasets.labels import ImageLabels, read_yolo_labels, write_yolo_labels
+from loomsight.datasets.data_yaml import class_names_of, split_images, split_labels
+from loomsight.datasets.labels import ImageLabels, write_yolo_labels
 from loomsight.datasets.layout import (
     images_dir,
     labels_dir,
@@ -202,14 +202,7 @@ def write_shifted_split(
     items: list[Labelled] = []
     for path in images:
         image = as_bgr(read_image(path))
-        size_wh = (int(image.shape[1]), int(image.shape[0]))
-        label_file = label_path(path)
-        labels = (
-            read_yolo_labels(label_file, size_wh)
-            if label_file.is_file()
-            else ImageLabels.empty(size_wh)
-        )
-        items.append((image, labels))
+        items.append((image, split_labels(path, (int(image.shape[1]), int(image.shape[0])))))
     for index, (image, labels) in enumerate(shift.apply(items, seed)):
         stem = f"{index:05d}"
         write_image(images_dir(out) / split / f"{stem}.png", image)
