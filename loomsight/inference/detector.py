@@ -49,7 +49,14 @@ from loomsight.inference.model_input import (
     zero_input,
 )
 from loomsight.inference.onnx_session import SessionLanes, open_session
-from loomsight.inference.tiling import TilingMode, frame_tiles, merge_tiles, needs_tiling
+from loomsight.inference.tiling import JOIN_CONF as TILE_JOIN_CONF
+from loomsight.inference.tiling import (
+    TOUCH_PX,
+    TilingMode,
+    frame_tiles,
+    merge_tiles,
+    needs_tiling,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +83,10 @@ class DetectorOptions(BaseModel):
     tiling: TilingMode = "auto"
     tile_overlap_px: int | None = Field(default=None, ge=0)  # None: a fifth of a tile
     auto_tile_factor: float = Field(default=1.5, ge=1)  # "auto": tile when a side > input * this
+    # Boxes cut by tile borders are joined when both parts score at least this; None: not joined,
+    # only NMS across tiles (see inference/tiling.py)
+    tile_join_conf: Unit | None = TILE_JOIN_CONF
+    tile_touch_px: float = Field(default=TOUCH_PX, ge=0)  # an edge this close to a border is cut
     # Most images or tiles per run on the session with all threads (dynamic batch only). 4: on
     # 3200x416 frames (30 images with flip views) int8 took 191 ms with 2 threads, against 220
     # with 16 and 277 with 1, and 287 ms with 1 thread (311, 301); fp32 2 threads 327 (364,
@@ -409,7 +420,13 @@ class OnnxDetector:
             resolution_wh = (image.shape[1], image.shape[0])
             detections = (
                 merge_tiles(
-                    per_tile, windows, resolution_wh, self.class_iou_thresholds, options.max_det
+                    per_tile,
+                    windows,
+                    resolution_wh,
+                    self.class_iou_thresholds,
+                    options.max_det,
+                    options.tile_join_conf,
+                    options.tile_touch_px,
                 )
                 if len(windows) > 1
                 else per_tile[0]

@@ -68,6 +68,24 @@ Box = tuple[float, float, float, float, float, int]  # frame x1, y1, x2, y2, sco
             [(140, 40, 200, 60, 0.9, 0)],
             id="cut-once",
         ),
+        pytest.param(  # ends 5 px short of the border it is cut by (within TOUCH_PX): joined
+            WINDOWS,
+            [[(140, 40, 155, 60, 0.9, 0)], [(140, 41, 200, 60, 0.6, 0)], []],
+            [(140, 40, 200, 60, 0.9, 0)],
+            id="cut-short-of-border",
+        ),
+        pytest.param(  # one part scored under JOIN_CONF: not joined, both to NMS (IoU 0.33)
+            WINDOWS,
+            [[(140, 40, 160, 60, 0.9, 0)], [(140, 41, 200, 60, 0.05, 0)], []],
+            [(140, 40, 160, 60, 0.9, 0), (140, 41, 200, 60, 0.05, 0)],
+            id="weak-part",
+        ),
+        pytest.param(  # a weak box reaching far past the border does not grow the strong one
+            WINDOWS,
+            [[(140, 40, 160, 60, 0.9, 0)], [(130, 35, 288, 62, 0.02, 0)], []],
+            [(140, 40, 160, 60, 0.9, 0), (130, 35, 288, 62, 0.02, 0)],
+            id="weak-tile-sized-box",
+        ),
         pytest.param(  # a long defect across all three tiles: one box
             WINDOWS,
             [
@@ -134,6 +152,18 @@ def test_merge_tiles(
         for box, score, c in zip(merged.xyxy_px, merged.confidence, merged.class_id, strict=True)
     ]
     assert got == [pytest.approx(row) for row in expected]
+
+
+def test_joining_can_be_turned_off() -> None:
+    cut = [Detections(np.array([[140.0, 40, 160, 60]]), np.array([0.9]), np.array([0]))]
+    rest = Detections(np.array([[12.0, 41, 72, 60]]), np.array([0.6]), np.array([0]))  # tile 1
+    per_tile = [*cut, rest, Detections.empty()]
+    joined = merge_tiles(per_tile, WINDOWS, (400, 160), 0.7, 300)
+    apart = merge_tiles(per_tile, WINDOWS, (400, 160), 0.7, 300, join_conf=None)
+    assert joined.xyxy_px.tolist() == [[140, 40, 200, 60]]
+    assert sorted(apart.xyxy_px.tolist()) == [[140, 40, 160, 60], [140, 41, 200, 60]]
+    options = DetectorOptions(tile_join_conf=None)
+    assert options.tile_join_conf is None and DetectorOptions().tile_join_conf == 0.1
 
 
 def test_merge_tiles_checks_its_arguments() -> None:
