@@ -1,0 +1,137 @@
+"""How well the detector scores frames it must tile: the merging of tiles, side by side.
+
+Frames more than 1.5x the model input are cut into tiles (`loomsight.inference.tiling`), and the
+tiles' boxes are merged into the frame's: parts of a defect cut by a tile border joined, double
+boxes removed by NMS. This benchmark renders fresh synthetic camera frames (a quarter of them
+defect-free) and scores them through the camera's detector (`evaluate`: ONNX Runtime, the card's
+thresholds, flip views and box scales) with three mergings:
+- `nms only`: no joining (`tile_join_conf=None`), NMS across tiles;
+- `join, no floor`: the joining as it was until 2026-11-29 (every box joined, an edge within 2 px
+  of a border counted as cut);
+- `join (default)`: the detector's defaults (`JOIN_CONF`, `TOUCH_PX`).
+mAP50 and mAP50-95 are over the whole precision-recall curve (boxes down to conf 0.001);
+precision, recall and the images found are at the card's thresholds. No target: the rows show
+what the merging costs or gains on tiled frames; the untiled 416 px figures are in the README.
+Usage: .venv/bin/python -m benchmarks.tiled_frames [--model weights/default/model.onnx]
+       [--sets 1280x720@0.15,1280x720@0.07] [--frames 40] [--seed 71] [--threads 2] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.article_calibration import REPO
+from loomsight.datasets.synth.dataset import SynthOptions, generate_dataset
+from loomsight.inference.cpu_info import cpu_info
+from loomsight.inference.decode import thresholds_by_name
+from loomsight.inference.detector import DEFAULT_CONF, DetectorOptions, OnnxDetector
+from loomsight.training.evaluate import MAP_CONF, Evaluation, evaluate
+
+MERGINGS: dict[str, dict[str, float | None]] = {
+    "nms only": {"tile_join_conf": None},
+    "join, no floor": {"tile_join_conf": 0.0, "tile_touch_px": 2.0},
+    "join (default)": {},
+}
+
+
+@dataclass(frozen=True)
+class FrameSet:
+    size_wh: tuple[int, int]
+    mm_per_px: float
+
+    @classmethod
+    def parse(cls, text: str) -> FrameSet:
+        """'1280x720@0.15' -> 1280x720 frames at 0.15 mm/px."""
+        try:
+            size, mm = text.split("@")
+            width, height = (int(side) for side in size.split("x"))
+            return cls((width, height), float(mm))
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"expected WxH@MM_PER_PX, got {text!r}") from error
+
+    def label(self) -> str:
+        return f"{self.size_wh[0]}x{self.size_wh[1]} @ {self.mm_per_px} mm/px"
+
+
+def score(
+    model: Path, data_yaml: Path, merging: dict[str, float | None], threads: int
+) -> Evaluation:
+    """EVALUATE the frames of DATA_YAML through the detector with MERGING's options."""
+    options = DetectorOptions(conf_threshold=MAP_CONF, **merging)
+    detector = OnnxDetector(model, options, threads)
+    card = detector.card
+    operating = card.conf_threshold if card else DEFAULT_CONF
+    by_class = card.conf_threshold_by_class if card else {}
+    return evaluate(
+        detector.detect,
+        data_yaml,
+        operating,
+        "train",  # a synthetic set keeps every image in its train split
+        iou_threshold=detector.iou_threshold,
+        model_label=detector.model_version,
+        model_names=detector.names,
+        operating_conf_by_class=thresholds_by_name(detector.names, by_class, operating),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, default=REPO / "weights" / "default" / "model.onnx")
+    parser.add_argument(
+        "--sets",
+        type=lambda text: [FrameSet.parse(part) for part in text.split(",")],
+        default=[FrameSet((1280, 720), 0.15), FrameSet((1280, 720), 0.07)],
+        help="frame sets, as WxH@MM_PER_PX separated by commas",
+    )
+    parser.add_argument("--frames", type=int, default=40, help="frames rendered per set")
+    parser.add_argument("--seed", type=int, default=71, help="seed of the first set (+1 each)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--work", type=Path, default=None, help="folder for the frames (kept)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    console = Console(width=140)  # the table on one line a row, in a log or a terminal
+    table = Table(title=f"Tiled frames, {args.frames} per set, model {args.model}")
+    for column in ("frames", "merging", "mAP50", "mAP50-95", "P", "R", "found", "false alarms"):
+        table.add_column(column)
+    table.add_column("s", justify="right")
+    with tempfile.TemporaryDirectory() as temporary:
+        work = args.work or Path(temporary)
+        for k, frame_set in enumerate(args.sets):
+            folder = work / f"frames-{k}"
+            options = SynthOptions(
+                count=args.frames,
+                seed=args.seed + k,
+                size_wh=frame_set.size_wh,
+                mm_per_px=frame_set.mm_per_px,
+                defect_free_share=0.25,
+            )
+            generate_dataset(options, folder, workers=args.threads)
+            for name, merging in MERGINGS.items():
+                started = time.perf_counter()
+                result = score(args.model, folder / "data.yaml", merging, args.threads)
+                table.add_row(
+                    frame_set.label(),
+                    name,
+                    f"{result.map50:.3f}",
+                    f"{result.map50_95:.3f}",
+                    f"{result.precision:.3f}",
+                    f"{result.recall:.3f}",
+                    f"{result.image_detection_rate:.1%}",
+                    f"{result.image_false_alarm_rate:.1%}",
+                    f"{time.perf_counter() - started:.0f}",
+                )
+                console.print(f"{frame_set.label()}, {name}: mAP50 {result.map50:.3f}")
+    table.caption = f"CPU: {cpu_info().describe()}"
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
