@@ -46,8 +46,9 @@ TOUCH_PX = 8.0
 a cut defect to the tile's last pixel; at 2 px, parts ending 3 to 8 px short stayed apart)."""
 JOIN_CONF = 0.1
 """Boxes scored below this are not joined across tile borders. Chosen on 1280x720 frames (seed 71,
-0.15 and 0.07 mm/px) and checked on other sizes and seeds (`benchmarks/tiled_frames.py`): with no
-floor, merged frames scored mAP50 0.61-0.73 against 0.86-0.96 with it; 0.05 and 0.2 score alike."""
+0.15 and 0.07 mm/px), checked on other seeds, 3200x416 and 1920x1080 frames: with no floor (and
+2 px to touch) six sets of tiled frames scored mAP50 0.51-0.73, with it 0.86-0.96; 0.05 and 0.2
+score alike (`benchmarks/tiled_frames.py`)."""
 ALIGNED = 0.5
 """Two parts of one cut box cover at least this share (1-D IoU) of each other along the border."""
 
