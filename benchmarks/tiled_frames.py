@@ -31,9 +31,8 @@ from rich.table import Table
 from benchmarks.article_calibration import REPO
 from loomsight.datasets.synth.dataset import SynthOptions, generate_dataset
 from loomsight.inference.cpu_info import cpu_info
-from loomsight.inference.decode import thresholds_by_name
-from loomsight.inference.detector import DEFAULT_CONF, DetectorOptions, OnnxDetector
-from loomsight.training.evaluate import MAP_CONF, Evaluation, evaluate
+from loomsight.inference.detector import DetectorOptions
+from loomsight.training.evaluate import evaluate_onnx
 
 MERGINGS: dict[str, dict[str, float | None]] = {
     "nms only": {"tile_join_conf": None},
@@ -59,27 +58,6 @@ class FrameSet:
 
     def label(self) -> str:
         return f"{self.size_wh[0]}x{self.size_wh[1]} @ {self.mm_per_px} mm/px"
-
-
-def score(
-    model: Path, data_yaml: Path, merging: dict[str, float | None], threads: int
-) -> Evaluation:
-    """EVALUATE the frames of DATA_YAML through the detector with MERGING's options."""
-    options = DetectorOptions(conf_threshold=MAP_CONF, **merging)
-    detector = OnnxDetector(model, options, threads)
-    card = detector.card
-    operating = card.conf_threshold if card else DEFAULT_CONF
-    by_class = card.conf_threshold_by_class if card else {}
-    return evaluate(
-        detector.detect,
-        data_yaml,
-        operating,
-        "train",  # a synthetic set keeps every image in its train split
-        iou_threshold=detector.iou_threshold,
-        model_label=detector.model_version,
-        model_names=detector.names,
-        operating_conf_by_class=thresholds_by_name(detector.names, by_class, operating),
-    )
 
 
 def main() -> None:
@@ -116,7 +94,13 @@ def main() -> None:
             generate_dataset(options, folder, workers=args.threads)
             for name, merging in MERGINGS.items():
                 started = time.perf_counter()
-                result = score(args.model, folder / "data.yaml", merging, args.threads)
+                result = evaluate_onnx(
+                    args.model,
+                    folder / "data.yaml",
+                    "train",  # a synthetic set keeps every image in its train split
+                    threads=args.threads,
+                    options=DetectorOptions(**merging),
+                )
                 table.add_row(
                     frame_set.label(),
                     name,

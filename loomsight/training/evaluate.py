@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,9 @@ from loomsight.inference.decode import nms_keep
 from loomsight.inference.detections import Detections
 from loomsight.inference.flip_views import FlipView
 from loomsight.inference.tiling import TilingMode
+
+if TYPE_CHECKING:
+    from loomsight.inference.detector import DetectorOptions
 from loomsight.training.offline import load_ultralytics
 
 logger = logging.getLogger(__name__)
@@ -238,15 +241,24 @@ def evaluate_onnx(
     on_progress: Callable[[int, int], None] | None = None,
     flip_views: tuple[FlipView, ...] | None = None,
     box_scale: dict[str, BoxScale] | None = None,
+    options: DetectorOptions | None = None,
 ) -> Evaluation:
     """Evaluate one ONNX file as `loomsight evaluate` does: at the operating thresholds of its card
     (0.25 without one), with its flip views (or FLIP_VIEWS) and box scales (or BOX_SCALE), tiling
-    large images, joining and tracing yarn lines as the camera does, classes matched by name."""
+    large images, joining and tracing yarn lines as the camera does, classes matched by name.
+    OPTIONS: the detector's other options (default the camera's); the arguments above replace
+    their conf_threshold, tiling, flip_views and box_scale."""
     from loomsight.inference.decode import thresholds_by_name
     from loomsight.inference.detector import DEFAULT_CONF, DetectorOptions, OnnxDetector
 
     options = DetectorOptions(
-        conf_threshold=MAP_CONF, tiling=tiling, flip_views=flip_views, box_scale=box_scale
+        **{
+            **dict(options or DetectorOptions()),
+            "conf_threshold": MAP_CONF,
+            "tiling": tiling,
+            "flip_views": flip_views,
+            "box_scale": box_scale,
+        }
     )
     detector = OnnxDetector(path, options, threads)
     card = detector.card
