@@ -11,8 +11,8 @@ Merging, in frame pixels:
    (within `touch_px`, and not on the frame edge) is joined with each box of the same class from
    another tile that overlaps it, reaches past that border and lies beside it along the border
    (1-D IoU >= `ALIGNED` across the border): the rest of the same defect, seen by the
-   neighbouring tile. Both boxes must score at least `join_conf`: weak boxes around a defect
-   (decoded down to 0.001 for mAP, to a tenth of the threshold with flip views) would otherwise
+   neighbouring tile. Both boxes must score at least `join_conf` (default 0): weak boxes around
+   a defect (decoded down to 0.001 for mAP, to a tenth of the threshold with flip views) can
    grow it into a box the size of a tile or of the frame. Joined groups become one box (their
    union, best confidence). A defect cut across a tile corner, or two defects side by side, stay
    apart and go to NMS as they are.
@@ -41,15 +41,15 @@ Float32Array = npt.NDArray[np.float32]
 Int64Array = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-TOUCH_PX = 8.0
-"""A box edge this close to its tile's border counts as cut by the border. The model seldom draws
-a cut defect to the tile's last pixel (parts ending 3 px short were seen), so 2 px left parts
-apart; with JOIN_CONF, 4, 8 and 16 px scored within 0.04 mAP50 of each other."""
-JOIN_CONF = 0.1
-"""Boxes scored below this are not joined across tile borders. Chosen on 1280x720 frames (seed 71,
-0.15 and 0.07 mm/px), checked on other seeds, 3200x416 and 1920x1080 frames: with no floor (and
-2 px to touch) six sets of tiled frames scored mAP50 0.51-0.73, with it 0.86-0.96; 0.05 and 0.2
-score alike (`benchmarks/tiled_frames.py`)."""
+TOUCH_PX = 2.0
+"""A box edge this close to its tile's border counts as cut by the border (default)."""
+JOIN_CONF = 0.0
+"""Boxes scored below this are not joined across tile borders; by default every box is. A floor of
+0.1 with 8 px to touch (chosen on 1280x720 frames of seed 71, checked on other seeds, 3200x416 and
+1920x1080 frames) raised the mAP50 of six sets of tiled frames from 0.51-0.73 to 0.86-0.96
+(`benchmarks/tiled_frames.py`), but the camera then reported 3 of 42 planted defects twice on the
+moving web (tests/camera/test_agent.py allows 2), with 0.05 or with 2 px too: not the default
+until the camera's deduplication is measured with it (`DetectorOptions.tile_join_conf`)."""
 ALIGNED = 0.5
 """Two parts of one cut box cover at least this share (1-D IoU) of each other along the border."""
 
