@@ -163,7 +163,7 @@ def merge_tiles(
     touch_px: float = TOUCH_PX,
 ) -> Detections:
     """Detections of each tile (in the tile's pixels) -> one set for the frame (frame pixels):
-    cut boxes joined (none with JOIN_CONF None), double boxes removed, best `max_det` first."""
+    cut boxes joined (none with join_conf None), double boxes removed, best `max_det` first."""
     if len(per_tile) != len(windows):
         raise ValueError(f"expected detections for {len(windows)} tiles, got {len(per_tile)}")
     shifted = [found.shifted(w.x_px, w.y_px) for found, w in zip(per_tile, windows, strict=True)]
