@@ -49,6 +49,7 @@ import numpy.typing as npt
 from rich.console import Console
 from rich.table import Table
 
+from loomsight.datasets.image_size import parse_size_wh
 from loomsight.datasets.synth.dataset import SynthOptions, make_image
 from loomsight.inference.cpu_info import cpu_info
 from loomsight.inference.detector import DetectorOptions, OnnxDetector
@@ -146,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     verdicts: list[str] = []
     try:
         for size in args.sizes.split(","):
-            width, height = (int(side) for side in size.split("x"))
+            width, height = parse_size_wh(size)
             frames = _frames((width, height), args.frames)
             for threads in (int(t) for t in args.threads.split(",")):
                 torch.set_num_threads(threads)  # ultralytics' pre/post-processing

@@ -41,6 +41,7 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from loomsight.datasets.image_size import parse_size_wh
 from loomsight.datasets.layout import IMAGE_SUFFIXES, write_image
 from loomsight.datasets.synth.dataset import SynthOptions, make_image
 from loomsight.datasets.synth.defects import FABRIC_CLASSES
@@ -90,7 +91,7 @@ def main() -> None:
 
 
 def _run(args: argparse.Namespace, work: Path) -> Table:
-    width, height = (int(side) for side in args.frame_wh.split("x"))
+    width, height = parse_size_wh(args.frame_wh)
     options = SynthOptions(count=args.frames, seed=11, size_wh=(width, height))
     frames = [make_image(options, k).image for k in range(args.frames)]
     views = parse_flip_views(args.flip_views)

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.article_calibration import REPO
+from loomsight.datasets.image_size import parse_size_wh
 from loomsight.datasets.synth.dataset import SynthOptions, generate_dataset
 from loomsight.inference.cpu_info import cpu_info
 from loomsight.inference.detector import DetectorOptions
@@ -51,8 +52,7 @@ class FrameSet:
         """'1280x720@0.15' -> 1280x720 frames at 0.15 mm/px."""
         try:
             size, mm = text.split("@")
-            width, height = (int(side) for side in size.split("x"))
-            return cls((width, height), float(mm))
+            return cls(parse_size_wh(size), float(mm))
         except ValueError as error:
             raise argparse.ArgumentTypeError(f"expected WxH@MM_PER_PX, got {text!r}") from error
 

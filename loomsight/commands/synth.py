@@ -10,6 +10,7 @@ from typing import TypeVar
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+from loomsight.datasets.image_size import parse_size_wh
 from loomsight.datasets.layout import check_output_dir, clear_output_dir
 from loomsight.errors import DatasetError
 
@@ -120,7 +121,6 @@ def _choice(enum: type[E], value: str, option: str) -> E:
 
 def _parse_size(text: str) -> tuple[int, int]:
     try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise DatasetError(f"--size: expected WIDTHxHEIGHT such as 640x640, got {text!r}") from None
-    return width, height
+        return parse_size_wh(text)
+    except ValueError as error:
+        raise DatasetError(f"--size: {error}") from None
