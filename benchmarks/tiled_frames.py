@@ -6,9 +6,10 @@ boxes removed by NMS. This benchmark renders fresh synthetic camera frames (a qu
 defect-free) and scores them through the camera's detector (`evaluate`: ONNX Runtime, the card's
 thresholds, flip views and box scales) with three mergings:
 - `nms only`: no joining (`tile_join_conf=None`), NMS across tiles;
-- `join (default)`: the detector's defaults (`JOIN_CONF`, `TOUCH_PX`: every box joined, an edge
-  within 2 px of a border counted as cut);
-- `join, floor 0.1, 8 px`: only parts scored 0.1 or more joined, 8 px to touch.
+- `join every box, 2 px`: the rule before 2026-11-29 (`tile_join_conf=0`: every part joined
+  whatever its score, an edge within 2 px of a border counted as cut);
+- `join (default)`: the detector's defaults (`JOIN_CONF` 0.1: only parts scored 0.1 or more joined;
+  `TOUCH_PX` 8).
 mAP50 and mAP50-95 are over the whole precision-recall curve (boxes down to conf 0.001);
 precision, recall and the images found are at the card's thresholds. No target: the rows show
 what the merging costs or gains on tiled frames; the untiled 416 px figures are in the README.
@@ -37,8 +38,8 @@ from loomsight.training.evaluate import evaluate_onnx
 
 MERGINGS: dict[str, dict[str, float | None]] = {
     "nms only": {"tile_join_conf": None},
+    "join every box, 2 px": {"tile_join_conf": 0.0, "tile_touch_px": 2.0},
     "join (default)": {},
-    "join, floor 0.1, 8 px": {"tile_join_conf": 0.1, "tile_touch_px": 8.0},
 }
 
 

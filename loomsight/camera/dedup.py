@@ -11,10 +11,12 @@ defect longer than a frame is followed from frame to frame); the highest confide
 Memory is bounded: what lies further than `forget_after_m` from the current frame is forgotten,
 and at most `max_remembered` defects are kept.
 
-Before that, the pieces of one line-like defect within a frame are joined: same-class boxes, each
-at least LINE_ASPECT times longer than wide in one direction, in a row in that direction within
-`join_gap_mm` (a weft fault across the web comes out of the tiles of a wide frame as a row of
-short boxes) become one defect. Compact defects side by side stay apart. The detector has already
+Before that, the pieces of one defect within a frame are joined into one box: same-class boxes
+that overlap (`join_overlapping`: a diagonal crease across a tile border comes out as two boxes
+that cross), and same-class boxes, each at least LINE_ASPECT times longer than wide in one
+direction, in a row in that direction within `join_gap_mm` (a weft fault across the web comes out
+of the tiles of a wide frame as a row of short boxes). Compact defects side by side, not
+overlapping, stay apart; so do overlapping boxes of different classes. The detector has already
 joined the pieces of yarn-line classes (`loomsight.inference.line_join`, with pieces under its
 reporting threshold and so also in `loomsight evaluate`); this catches what is left: elongated
 boxes of other classes, and line pieces of a detector whose joining is turned off.
@@ -54,6 +56,9 @@ class DedupConfig(BaseModel):
     forget_after_m: float = Field(1.0, gt=0.0, description="At least a frame length and a margin.")
     join_gap_mm: float = Field(
         15.0, ge=0.0, description="Same-class pieces in a row this close: one defect; 0: never."
+    )
+    join_overlapping: bool = Field(
+        True, description="Same-class boxes of one frame that overlap: one defect."
     )
     max_remembered: int = Field(10_000, ge=1)
 
@@ -120,7 +125,7 @@ class Deduplicator:
     def admit(self, defects: Sequence[FabricDefect], frame_top_m: float) -> list[FabricDefect]:
         """The defects of one frame (first row at `frame_top_m`) that are new, in their order."""
         self._forget(frame_top_m)
-        defects = join_pieces(defects, self.config.join_gap_mm)
+        defects = join_pieces(defects, self.config.join_gap_mm, self.config.join_overlapping)
         owner: dict[int, Remembered] = self._assign(defects)
         new = []
         for index, defect in enumerate(defects):
@@ -205,6 +210,11 @@ def _along_mm(defect: FabricDefect) -> tuple[float, float]:
     return start_m * 1000, end_m * 1000
 
 
+def _overlap(a: FabricDefect, b: FabricDefect) -> bool:
+    """The two boxes share some area (touching edges do not count)."""
+    return _gap(_along_mm(a), _along_mm(b)) < 0 and _gap(a.across_span_mm, b.across_span_mm) < 0
+
+
 def _in_a_row(a: FabricDefect, b: FabricDefect, gap_mm: float) -> bool:
     along_a, along_b = _along_mm(a), _along_mm(b)
     across_a, across_b = a.across_span_mm, b.across_span_mm
@@ -238,18 +248,25 @@ def _union(a: FabricDefect, b: FabricDefect) -> FabricDefect:
     )
 
 
-def join_pieces(defects: Sequence[FabricDefect], gap_mm: float) -> list[FabricDefect]:
-    """One frame's defects with same-class pieces in a row joined (see the module docstring)."""
+def join_pieces(
+    defects: Sequence[FabricDefect], gap_mm: float, overlapping: bool = True
+) -> list[FabricDefect]:
+    """One frame's defects with same-class pieces in a row within `gap_mm` (0: none) and, if
+    `overlapping`, same-class boxes that overlap joined (see the module docstring)."""
     joined = list(defects)
-    if gap_mm <= 0:
-        return joined
+
+    def pieces(a: FabricDefect, b: FabricDefect) -> bool:
+        if a.class_name != b.class_name:
+            return False
+        return (overlapping and _overlap(a, b)) or (gap_mm > 0 and _in_a_row(a, b, gap_mm))
+
     merged = True
     while merged:
         merged = False
         for i in range(len(joined)):
             for j in range(i + 1, len(joined)):
                 a, b = joined[i], joined[j]
-                if a.class_name == b.class_name and _in_a_row(a, b, gap_mm):
+                if pieces(a, b):
                     joined[i] = _union(a, b)
                     del joined[j]
                     merged = True

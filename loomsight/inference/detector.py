@@ -83,8 +83,8 @@ class DetectorOptions(BaseModel):
     tiling: TilingMode = "auto"
     tile_overlap_px: int | None = Field(default=None, ge=0)  # None: a fifth of a tile
     auto_tile_factor: float = Field(default=1.5, ge=1)  # "auto": tile when a side > input * this
-    # Boxes cut by tile borders are joined when both parts score at least this (0.1 with 8 px:
-    # tiled frames score far higher, see inference/tiling.py); None: only NMS across tiles
+    # Boxes cut by tile borders are joined when both parts score at least this (default 0.1,
+    # with 8 px to touch: see inference/tiling.py; 0 joins every part); None: only NMS across tiles
     tile_join_conf: Unit | None = TILE_JOIN_CONF
     tile_touch_px: float = Field(default=TOUCH_PX, ge=0)  # an edge this close to a border is cut
     # Most images or tiles per run on the session with all threads (dynamic batch only). 4: on

@@ -11,7 +11,7 @@ Merging, in frame pixels:
    (within `touch_px`, and not on the frame edge) is joined with each box of the same class from
    another tile that overlaps it, reaches past that border and lies beside it along the border
    (1-D IoU >= `ALIGNED` across the border): the rest of the same defect, seen by the
-   neighbouring tile. Both boxes must score at least `join_conf` (default 0): weak boxes around
+   neighbouring tile. Both boxes must score at least `join_conf` (default 0.1): weak boxes around
    a defect (decoded down to 0.001 for mAP, to a tenth of the threshold with flip views) can
    grow it into a box the size of a tile or of the frame. Joined groups become one box (their
    union, best confidence). A defect cut across a tile corner, or two defects side by side, stay
@@ -41,15 +41,16 @@ Float32Array = npt.NDArray[np.float32]
 Int64Array = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-TOUCH_PX = 2.0
-"""A box edge this close to its tile's border counts as cut by the border (default)."""
-JOIN_CONF = 0.0
-"""Boxes scored below this are not joined across tile borders; by default every box is. A floor of
-0.1 with 8 px to touch (chosen on 1280x720 frames of seed 71, checked on other seeds, 3200x416 and
-1920x1080 frames) raised the mAP50 of six sets of tiled frames from 0.51-0.73 to 0.86-0.96
-(`benchmarks/tiled_frames.py`), but the camera then reported 3 of 42 planted defects twice on the
-moving web (tests/camera/test_agent.py allows 2), with 0.05 or with 2 px too: not the default
-until the camera's deduplication is measured with it (`DetectorOptions.tile_join_conf`)."""
+TOUCH_PX = 8.0
+"""A box edge this close to its tile's border counts as cut by the border (the model often stops a
+few pixels short of it)."""
+JOIN_CONF = 0.1
+"""Boxes scored below this are not joined across tile borders. Chosen with TOUCH_PX on 1280x720
+frames of seed 71, checked on other seeds, 3200x416 and 1920x1080 frames: against joining every box
+within 2 px (the rule before), the mAP50 of six sets of tiled frames rose from 0.51-0.73 to
+0.86-0.96 (`benchmarks/tiled_frames.py`); floors of 0.05 and 0.2 scored alike. With it the camera
+needed its deduplication to join same-class boxes that overlap in a frame
+(`loomsight.camera.dedup`): pieces of a diagonal crease kept apart were reported twice."""
 ALIGNED = 0.5
 """Two parts of one cut box cover at least this share (1-D IoU) of each other along the border."""
 

@@ -178,3 +178,22 @@ def test_pieces_of_a_line_across_the_web_in_one_frame_are_joined_compact_neighbo
     assert len(join_pieces(pieces, gap_mm=5.0)) == 3
     holes = [_seen(0.0, (150.0, 155.0), (x, x + 5.0)) for x in (100.0, 110.0)]
     assert len(join_pieces(holes, gap_mm=15.0)) == 2
+
+
+def test_crossing_boxes_of_one_class_in_a_frame_are_one_defect_touching_ones_not() -> None:
+    # A diagonal crease cut by a tile border: two boxes that cross (the case seen on the moving
+    # web: the next frame's piece overlapped neither the first sighting nor its neighbour enough).
+    upper = _seen(0.0, (100.0, 150.0), (40.0, 70.0), "crease", 0.9)
+    lower = _seen(0.0, (105.0, 145.0), (20.0, 45.0), "crease", 0.8)
+    (joined,) = join_pieces([upper, lower], gap_mm=15.0)
+    assert joined.along_span_m == pytest.approx((0.100, 0.150))
+    assert joined.across_span_mm == pytest.approx((20.0, 70.0))
+    assert joined.confidence == pytest.approx(0.9)
+    assert len(join_pieces([upper, lower], gap_mm=15.0, overlapping=False)) == 2
+    assert len(Deduplicator(DedupConfig(join_overlapping=False)).admit([upper, lower], 0.0)) == 2
+    assert Deduplicator().admit([upper, lower], 0.0) == [joined]
+    # Boxes that only touch, or overlapping boxes of different classes, stay apart.
+    beside = _seen(0.0, (100.0, 150.0), (70.0, 90.0), "crease", 0.9)
+    assert len(join_pieces([upper, beside], gap_mm=15.0)) == 2
+    stain = _seen(0.0, (105.0, 145.0), (20.0, 45.0), "stain", 0.8)
+    assert len(join_pieces([upper, stain], gap_mm=15.0)) == 2

@@ -14,7 +14,13 @@ from loomsight.datasets.tiling import TileWindow
 from loomsight.inference.detections import Detections
 from loomsight.inference.detector import DetectorOptions, OnnxDetector
 from loomsight.inference.letterbox import Letterbox
-from loomsight.inference.tiling import TilingMode, frame_tiles, merge_tiles, needs_tiling
+from loomsight.inference.tiling import (
+    JOIN_CONF,
+    TilingMode,
+    frame_tiles,
+    merge_tiles,
+    needs_tiling,
+)
 from tests.inference.conftest import ExportedModels, write_tiny_onnx
 
 INPUT_HW = (160, 160)
@@ -68,13 +74,13 @@ Box = tuple[float, float, float, float, float, int]  # frame x1, y1, x2, y2, sco
             [(140, 40, 200, 60, 0.9, 0)],
             id="cut-once",
         ),
-        pytest.param(  # ends 5 px short of the border it is cut by (within the 8 px passed): joined
+        pytest.param(  # ends 5 px short of the border it is cut by (within TOUCH_PX, 8): joined
             WINDOWS,
             [[(140, 40, 155, 60, 0.9, 0)], [(140, 41, 200, 60, 0.6, 0)], []],
             [(140, 40, 200, 60, 0.9, 0)],
             id="cut-short-of-border",
         ),
-        pytest.param(  # one part scored under the floor: not joined, both to NMS (IoU 0.33)
+        pytest.param(  # one part scored under JOIN_CONF (0.1): not joined, both to NMS (IoU 0.33)
             WINDOWS,
             [[(140, 40, 160, 60, 0.9, 0)], [(140, 41, 200, 60, 0.05, 0)], []],
             [(140, 40, 160, 60, 0.9, 0), (140, 41, 200, 60, 0.05, 0)],
@@ -146,7 +152,7 @@ def test_merge_tiles(
 
     tiles = [in_tile(boxes, window) for boxes, window in zip(per_tile, windows, strict=True)]
     resolution_wh = (windows[-1].xyxy_px[2], windows[-1].xyxy_px[3])
-    merged = merge_tiles(tiles, windows, resolution_wh, 0.7, 300, join_conf=0.1, touch_px=8.0)
+    merged = merge_tiles(tiles, windows, resolution_wh, 0.7, 300)
     got = [
         (*box.tolist(), float(score), int(c))
         for box, score, c in zip(merged.xyxy_px, merged.confidence, merged.class_id, strict=True)
@@ -163,7 +169,7 @@ def test_joining_can_be_turned_off() -> None:
     assert joined.xyxy_px.tolist() == [[140, 40, 200, 60]]
     assert sorted(apart.xyxy_px.tolist()) == [[140, 40, 160, 60], [140, 41, 200, 60]]
     options = DetectorOptions(tile_join_conf=None)
-    assert options.tile_join_conf is None and DetectorOptions().tile_join_conf == 0.0
+    assert options.tile_join_conf is None and DetectorOptions().tile_join_conf == JOIN_CONF > 0
 
 
 def test_merge_tiles_checks_its_arguments() -> None:
