@@ -83,7 +83,7 @@ def test_calibrating_on_clean_cloth_of_a_new_article_beats_the_default_model(
         *("calibrate", "--machine", MACHINE, "--article", ARTICLE, "--folder", str(frames)),
         *("--mm-per-px", str(MM_PER_PX), "--weights-dir", str(weights)),
         *("--work-dir", str(tmp_path / "work"), "--epochs", "8"),
-        *("--train-images", "96", "--test-images", "24", "--json", str(result_json)),
+        *("--train-images", "64", "--test-images", "24", "--json", str(result_json)),
     )
     assert calibrated.returncode == 0, calibrated.stderr[-3000:]
     assert "held-apart frames of the article" in calibrated.stdout
@@ -107,7 +107,7 @@ def test_calibrating_on_clean_cloth_of_a_new_article_beats_the_default_model(
     assert "beats default" in calibrated.stdout
     assert "texture" in calibrated.stdout  # its row in the table
     # The texture model is kept only where it helped on the held-apart frames and had enough
-    # clean cloth: here (96 training tiles, a quarter clean) it had not.
+    # clean cloth: here (64 training tiles, a quarter clean) it had not.
     assert not result["texture_kept"] and not (model.folder / TEXTURE_FILE).is_file()
     assert held_apart["texture_model"]["file"] is None
 
