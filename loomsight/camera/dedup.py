@@ -2,12 +2,15 @@
 
 Sightings are compared as boxes on the fabric (mm). Of the same class they are one defect when
 their centres are close or their boxes overlap by `min_overlap` of the smaller one (a defect cut by
-a frame border is seen in part); of different classes (classes flicker between frames) only when
-the centres are close or the boxes overlap by `min_iou_any_class` of their union, so a small defect
-beside a large one of another class stays apart. Within a frame each remembered defect takes at most
-one sighting, the best first; a sighting left over is a duplicate only of a sighting of the same
-frame. A suppressed sighting is counted and becomes the remembered defect's latest sighting (a
-defect longer than a frame is followed from frame to frame); the highest confidence is kept.
+a frame border is seen in part); a class that names no kind (`unspecific_classes`: the default
+model's `defect`, learnt from photos labelled with one class) counts here as the same class as
+any other, so a `defect` box inside a stain's is the stain; of different classes (classes flicker
+between frames) only when the centres are close or the boxes overlap by `min_iou_any_class` of
+their union, so a small defect beside a large one of another class stays apart. Within a frame
+each remembered defect takes at most one sighting, the best first; a sighting left over is a
+duplicate only of a sighting of the same frame. A suppressed sighting is counted and becomes the
+remembered defect's latest sighting (a defect longer than a frame is followed from frame to
+frame); the highest confidence is kept.
 Memory is bounded: what lies further than `forget_after_m` from the current frame is forgotten,
 and at most `max_remembered` defects are kept.
 
@@ -45,6 +48,9 @@ class DedupConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     same_class_only: bool = Field(False, description="Else classes may flicker between frames.")
+    unspecific_classes: tuple[str, ...] = Field(
+        ("defect",), description="Classes that name no kind: matched as the same class as any."
+    )
     centre_tolerance_mm: float = Field(3.0, ge=0.0, description="Centres this close: one defect.")
     gap_mm: float = Field(1.0, ge=0.0, description="Boxes grown by this before overlap is taken.")
     min_overlap: float = Field(
@@ -87,8 +93,10 @@ def _box_mm(defect: FabricDefect, grow_mm: float) -> tuple[float, float, float, 
 
 def match_score(a: FabricDefect, b: FabricDefect, config: DedupConfig) -> float | None:
     """None if sightings `a` and `b` are different defects, else how well they match (higher
-    is better: same class above any other class, then overlap, then closeness)."""
-    same_class = a.class_name == b.class_name
+    is better: same class above an unspecific class above any other, then overlap, then
+    closeness)."""
+    exact = a.class_name == b.class_name
+    same_class = exact or bool({a.class_name, b.class_name} & set(config.unspecific_classes))
     if config.same_class_only and not same_class:
         return None
     a1, a2, a3, a4 = _box_mm(a, config.gap_mm)
@@ -104,7 +112,7 @@ def match_score(a: FabricDefect, b: FabricDefect, config: DedupConfig) -> float 
         overlapping = iou >= config.min_iou_any_class
     if not (close or overlapping):
         return None
-    return 2.0 * same_class + iou + 1.0 / (1.0 + distance_mm)
+    return 4.0 * exact + 2.0 * same_class + iou + 1.0 / (1.0 + distance_mm)
 
 
 class Deduplicator:

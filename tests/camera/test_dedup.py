@@ -15,7 +15,7 @@ from loomsight.inference.detections import Detections
 MM_PER_PX = 0.5
 FRAME_WH = (800, 400)  # 400 x 200 mm
 CALIBRATION = Calibration(mm_per_px=MM_PER_PX, web_width_mm=400.0, speed_m_per_min=60.0)
-CLASSES = ("hole", "stain", "crease")
+CLASSES = ("hole", "stain", "crease", "knot", "defect")
 
 
 def _seen(
@@ -197,3 +197,17 @@ def test_crossing_boxes_of_one_class_in_a_frame_are_one_defect_touching_ones_not
     assert len(join_pieces([upper, beside], gap_mm=15.0)) == 2
     stain = _seen(0.0, (105.0, 145.0), (20.0, 45.0), "stain", 0.8)
     assert len(join_pieces([upper, stain], gap_mm=15.0)) == 2
+
+
+def test_an_unspecific_defect_box_inside_a_stain_is_the_stain_a_knot_is_not() -> None:
+    # The default model's `defect` class (any defect) gives a small box inside a stain it also
+    # calls a stain; in the next frame, or in the same one. A knot there is another defect.
+    stain = _seen(0.00, (150.0, 170.0), (100.0, 120.0), "stain", 0.9)
+    inside = _seen(0.05, (152.0, 154.0), (102.0, 104.0), "defect", 0.4)  # 10 mm off centre
+    knot = _seen(0.05, (152.0, 154.0), (102.0, 104.0), "knot", 0.4)
+    for later, reported in ((inside, []), (knot, [knot])):
+        dedup = Deduplicator()
+        assert dedup.admit([stain], 0.00) == [stain]
+        assert dedup.admit([later], 0.05) == reported
+    assert Deduplicator().admit([stain, inside], 0.0) == [stain]
+    assert len(Deduplicator(DedupConfig(unspecific_classes=())).admit([stain, inside], 0.0)) == 2
