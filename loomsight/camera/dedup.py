@@ -96,7 +96,8 @@ def match_score(a: FabricDefect, b: FabricDefect, config: DedupConfig) -> float 
     is better: same class above an unspecific class above any other, then overlap, then
     closeness)."""
     exact = a.class_name == b.class_name
-    same_class = exact or bool({a.class_name, b.class_name} & set(config.unspecific_classes))
+    unspecific = config.unspecific_classes
+    same_class = exact or a.class_name in unspecific or b.class_name in unspecific
     if config.same_class_only and not same_class:
         return None
     a1, a2, a3, a4 = _box_mm(a, config.gap_mm)
