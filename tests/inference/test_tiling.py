@@ -170,6 +170,11 @@ def test_joining_can_be_turned_off() -> None:
     assert sorted(apart.xyxy_px.tolist()) == [[140, 40, 160, 60], [140, 41, 200, 60]]
     options = DetectorOptions(tile_join_conf=None)
     assert options.tile_join_conf is None and DetectorOptions().tile_join_conf == JOIN_CONF > 0
+    # A part scored under JOIN_CONF is joined only with the floor at 0 (the rule before 2026-11-29).
+    weak = [*cut, Detections(rest.xyxy_px, np.array([0.05]), rest.class_id), Detections.empty()]
+    assert len(merge_tiles(weak, WINDOWS, (400, 160), 0.7, 300)) == 2
+    every = merge_tiles(weak, WINDOWS, (400, 160), 0.7, 300, join_conf=0.0, touch_px=2.0)
+    assert every.xyxy_px.tolist() == [[140, 40, 200, 60]]
 
 
 def test_merge_tiles_checks_its_arguments() -> None:
