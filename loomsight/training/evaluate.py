@@ -28,10 +28,10 @@ from loomsight.inference.decode import nms_keep
 from loomsight.inference.detections import Detections
 from loomsight.inference.flip_views import FlipView
 from loomsight.inference.tiling import TilingMode
+from loomsight.training.offline import load_ultralytics
 
 if TYPE_CHECKING:
     from loomsight.inference.detector import DetectorOptions
-from loomsight.training.offline import load_ultralytics
 
 logger = logging.getLogger(__name__)
 
