@@ -8,9 +8,11 @@ any other, so a `defect` box inside a stain's is the stain; of different classes
 between frames) only when the centres are close or the boxes overlap by `min_iou_any_class` of
 their union, so a small defect beside a large one of another class stays apart. Within a frame
 each remembered defect takes at most one sighting, the best first; a sighting left over is a
-duplicate only of a sighting of the same frame. A suppressed sighting is counted and becomes the
-remembered defect's latest sighting (a defect longer than a frame is followed from frame to
-frame); the highest confidence is kept.
+duplicate only of a sighting of the same frame. A suppressed sighting is counted; the one that
+matched the remembered defect becomes its latest sighting (a defect longer than a frame is followed
+from frame to frame), a duplicate within the frame does not (a small `defect` box inside a stain
+would shrink the stain to itself, and the stain's far end seen next would be reported again); the
+highest confidence is kept.
 Memory is bounded: what lies further than `forget_after_m` from the current frame is forgotten,
 and at most `max_remembered` defects are kept.
 
@@ -139,6 +141,7 @@ class Deduplicator:
         new = []
         for index, defect in enumerate(defects):
             entry = owner.get(index)
+            followed = entry is not None  # else at best a duplicate within this frame
             if entry is None:
                 entry = self._same_frame_duplicate(defect, defects, owner)
             if entry is None:
@@ -148,7 +151,8 @@ class Deduplicator:
                 self.reported += 1
                 new.append(defect)
                 continue
-            entry.latest = defect
+            if followed:
+                entry.latest = defect
             entry.best_confidence = max(entry.best_confidence, defect.confidence)
             entry.sightings += 1
             self.suppressed += 1

@@ -211,3 +211,20 @@ def test_an_unspecific_defect_box_inside_a_stain_is_the_stain_a_knot_is_not() ->
         assert dedup.admit([later], 0.05) == reported
     assert Deduplicator().admit([stain, inside], 0.0) == [stain]
     assert len(Deduplicator(DedupConfig(unspecific_classes=())).admit([stain, inside], 0.0)) == 2
+
+
+def test_a_small_box_inside_a_defect_in_the_same_frame_does_not_shrink_what_is_remembered() -> None:
+    # A long stain, then a frame with the stain and a `defect` box inside it (a duplicate within
+    # the frame), then a frame that sees only the stain's far end: still the same stain.
+    dedup = Deduplicator()
+    assert len(dedup.admit([_seen(0.05, (150.0, 250.0), (100.0, 120.0), "stain", 0.9)], 0.05)) == 1
+    both = [
+        _seen(0.10, (150.0, 250.0), (100.0, 120.0), "stain", 0.8),
+        _seen(0.10, (155.0, 160.0), (105.0, 110.0), "defect", 0.95),
+    ]
+    assert dedup.admit(both, 0.10) == []
+    (entry,) = dedup.remembered
+    assert entry.latest.length_mm == pytest.approx(100.0)
+    assert entry.best_confidence == pytest.approx(0.95)
+    assert entry.sightings == 3
+    assert dedup.admit([_seen(0.20, (200.0, 250.0), (100.0, 120.0), "stain", 0.7)], 0.20) == []
