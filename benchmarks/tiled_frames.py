@@ -4,12 +4,14 @@ Frames more than 1.5x the model input are cut into tiles (`loomsight.inference.t
 tiles' boxes are merged into the frame's: parts of a defect cut by a tile border joined, double
 boxes removed by NMS. This benchmark renders fresh synthetic camera frames (a quarter of them
 defect-free) and scores them through the camera's detector (`evaluate`: ONNX Runtime, the card's
-thresholds, flip views and box scales) with three mergings:
+thresholds, flip views and box scales) with four mergings:
 - `nms only`: no joining (`tile_join_conf=None`), NMS across tiles;
 - `join every box, 2 px`: the rule before 2026-11-29 (`tile_join_conf=0`: every part joined
   whatever its score, an edge within 2 px of a border counted as cut);
-- `join (default)`: the detector's defaults (`JOIN_CONF` 0.1: only parts scored 0.1 or more joined;
-  `TOUCH_PX` 8).
+- `join, tiles only`: `JOIN_CONF` 0.1 (only parts scored 0.1 or more joined), `TOUCH_PX` 8;
+- `join + overview (default)`: the detector's defaults, with the whole frame also run shrunk into
+  the model input and its large boxes put over the tile boxes inside them
+  (`loomsight.inference.overview`). The first three rows run the tiles only.
 mAP50 and mAP50-95 are over the whole precision-recall curve (boxes down to conf 0.001);
 precision, recall and the images found are at the card's thresholds. No target: the rows show
 what the merging costs or gains on tiled frames; the untiled 416 px figures are in the README.
@@ -36,10 +38,16 @@ from loomsight.inference.cpu_info import cpu_info
 from loomsight.inference.detector import DetectorOptions
 from loomsight.training.evaluate import evaluate_onnx
 
+TILES_ONLY = 1.0  # overview_min_scale: a tiled frame always shrinks more than this
 MERGINGS: dict[str, dict[str, float | None]] = {
-    "nms only": {"tile_join_conf": None},
-    "join every box, 2 px": {"tile_join_conf": 0.0, "tile_touch_px": 2.0},
-    "join (default)": {},
+    "nms only": {"tile_join_conf": None, "overview_min_scale": TILES_ONLY},
+    "join every box, 2 px": {
+        "tile_join_conf": 0.0,
+        "tile_touch_px": 2.0,
+        "overview_min_scale": TILES_ONLY,
+    },
+    "join, tiles only": {"overview_min_scale": TILES_ONLY},
+    "join + overview (default)": {},
 }
 
 

@@ -49,6 +49,8 @@ from loomsight.inference.model_input import (
     zero_input,
 )
 from loomsight.inference.onnx_session import SessionLanes, open_session
+from loomsight.inference.overview import MIN_SCALE as OVERVIEW_MIN_SCALE
+from loomsight.inference.overview import takes_overview
 from loomsight.inference.tiling import JOIN_CONF as TILE_JOIN_CONF
 from loomsight.inference.tiling import (
     TOUCH_PX,
@@ -109,6 +111,10 @@ class DetectorOptions(BaseModel):
     # Boxes of these classes scaled about their centre, (shorter side, longer side), instead of
     # the card's (see inference/box_scale.py); {} leaves every box as the model draws it
     box_scale: dict[str, BoxScale] | None = None
+    # A tiled frame that shrinks to at least this share of its size to fit the model input is also
+    # run whole, and its large boxes replace the tile boxes inside them (see
+    # inference/overview.py); 1: tiles only
+    overview_min_scale: float = Field(default=OVERVIEW_MIN_SCALE, gt=0)
 
 
 def _dims(shape: Sequence[Any]) -> str:
@@ -397,6 +403,7 @@ class OnnxDetector:
         options, input_hw = self.options, self.input_size_hw
         images = [as_bgr(frame) for frame in frames]
         plans: list[list[TileWindow]] = []
+        overviews: list[bool] = []  # the frame is also run whole, after its tiles
         letterboxed, placements = [], []
         for image in images:
             resolution_wh = (image.shape[1], image.shape[0])
@@ -405,6 +412,12 @@ class OnnxDetector:
             plans.append(
                 frame_tiles(resolution_wh, input_hw, options.tile_overlap_px) if tiled else whole
             )
+            overviews.append(
+                len(plans[-1]) > 1
+                and takes_overview(resolution_wh, input_hw, options.overview_min_scale)
+            )
+            if overviews[-1]:
+                plans[-1] = plans[-1] + whole
             for w in plans[-1]:
                 crop = image[w.y_px : w.y_px + w.height_px, w.x_px : w.x_px + w.width_px]
                 placements.append(Letterbox.fit(crop.shape[:2], input_hw, self.rect_stride))
@@ -415,9 +428,12 @@ class OnnxDetector:
             for d, placement in zip(scaled, placements, strict=True)
         )
         results = []
-        for image, windows in zip(images, plans, strict=True):
+        for image, windows, with_overview in zip(images, plans, overviews, strict=True):
             per_tile = [next(found) for _ in windows]
             resolution_wh = (image.shape[1], image.shape[0])
+            overview = None
+            if with_overview:
+                overview, per_tile, windows = per_tile[-1], per_tile[:-1], windows[:-1]
             detections = (
                 merge_tiles(
                     per_tile,
@@ -427,6 +443,7 @@ class OnnxDetector:
                     options.max_det,
                     options.tile_join_conf,
                     options.tile_touch_px,
+                    overview,
                 )
                 if len(windows) > 1
                 else per_tile[0]

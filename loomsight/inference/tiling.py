@@ -16,7 +16,9 @@ Merging, in frame pixels:
    grow it into a box the size of a tile or of the frame. Joined groups become one box (their
    union, best confidence). A defect cut across a tile corner, or two defects side by side, stay
    apart and go to NMS as they are.
-2. Class-aware NMS over all tiles (`cv2.dnn.NMSBoxesBatched`) removes the double boxes of defects
+2. With an overview (the whole frame, shrunk into the model input: `loomsight.inference.overview`),
+   its large boxes are added and replace the tile boxes of their class that lie inside them.
+3. Class-aware NMS over all tiles (`cv2.dnn.NMSBoxesBatched`) removes the double boxes of defects
    seen whole in the overlap of two tiles; the best `max_det` remain.
 """
 
@@ -33,6 +35,7 @@ from loomsight.datasets.tiling import TileWindow, tile_grid
 from loomsight.inference.box_groups import linked_groups
 from loomsight.inference.decode import nms_batched
 from loomsight.inference.detections import Detections
+from loomsight.inference.overview import add_overview
 
 logger = logging.getLogger(__name__)
 
@@ -162,9 +165,12 @@ def merge_tiles(
     max_det: int,
     join_conf: float | None = JOIN_CONF,
     touch_px: float = TOUCH_PX,
+    overview: Detections | None = None,
 ) -> Detections:
     """Detections of each tile (in the tile's pixels) -> one set for the frame (frame pixels):
-    cut boxes joined (none with join_conf None), double boxes removed, best `max_det` first."""
+    cut boxes joined (none with join_conf None), the OVERVIEW's large boxes (the whole frame's, in
+    frame pixels) added over the tile boxes inside them, double boxes removed, best `max_det`
+    first."""
     if len(per_tile) != len(windows):
         raise ValueError(f"expected detections for {len(windows)} tiles, got {len(per_tile)}")
     shifted = [found.shifted(w.x_px, w.y_px) for found, w in zip(per_tile, windows, strict=True)]
@@ -172,4 +178,7 @@ def merge_tiles(
     merged = Detections.merge(shifted)
     if join_conf is not None:
         merged = join_cut_boxes(merged, tile_index, windows, resolution_wh, touch_px, join_conf)
+    if overview is not None:
+        tile_px = max(max(w.width_px, w.height_px) for w in windows)
+        merged = add_overview(merged, overview, tile_px)
     return nms_batched(merged, iou_threshold, max_det)
