@@ -36,7 +36,10 @@ def evaluate_command(
         False, "--agnostic", help="Score every class as one 'defect' class (other taxonomies)."
     ),
     tile: str = typer.Option(
-        "auto", "--tile", help="Tiling of images larger than the model input: auto, on or off."
+        "auto",
+        "--tile",
+        help="Tiling of images larger than the model input: auto, on or off. A tiled image is "
+        "also run whole for defects larger than a tile (the camera's overview).",
     ),
     weights: Path = typer.Option(Path("weights"), "--weights", help="Model registry folder."),
     threads: int = typer.Option(2, "--threads", min=1, help="ONNX Runtime threads."),
