@@ -8,11 +8,11 @@ any other, so a `defect` box inside a stain's is the stain; of different classes
 between frames) only when the centres are close or the boxes overlap by `min_iou_any_class` of
 their union, so a small defect beside a large one of another class stays apart. Within a frame
 each remembered defect takes at most one sighting, the best first; a sighting left over is a
-duplicate only of a sighting of the same frame. A suppressed sighting is counted; the one that
-matched the remembered defect becomes its latest sighting (a defect longer than a frame is followed
-from frame to frame), a duplicate within the frame does not (a small `defect` box inside a stain
-would shrink the stain to itself, and the stain's far end seen next would be reported again); the
-highest confidence is kept.
+duplicate only of a sighting of the same frame. A suppressed sighting is counted; the frame's
+sightings of a remembered defect, the one matched to it and its duplicates within the frame,
+become what the next frame is matched against (a defect longer than a frame is followed from frame
+to frame; a small `defect` box inside a stain does not replace the stain); the highest confidence
+is kept.
 Memory is bounded: what lies further than `forget_after_m` from the current frame is forgotten,
 and at most `max_remembered` defects are kept.
 
@@ -33,7 +33,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -76,9 +76,14 @@ class Remembered:
     """A reported defect and what later sightings added to it."""
 
     reported: FabricDefect
-    latest: FabricDefect  # the last sighting: matched against, and it sets when to forget
+    latest: FabricDefect  # the last frame's sighting of it: matched against
     best_confidence: float
     sightings: int = 1
+    # that frame's other sightings of it (duplicates within the frame): matched against too
+    also_seen: list[FabricDefect] = field(default_factory=list)
+
+    def last_seen(self) -> tuple[FabricDefect, ...]:
+        return (self.latest, *self.also_seen)
 
 
 def _box_mm(defect: FabricDefect, grow_mm: float) -> tuple[float, float, float, float]:
@@ -138,12 +143,15 @@ class Deduplicator:
         self._forget(frame_top_m)
         defects = join_pieces(defects, self.config.join_gap_mm, self.config.join_overlapping)
         owner: dict[int, Remembered] = self._assign(defects)
-        new = []
+        for index, followed in owner.items():  # this frame's sightings are matched next
+            followed.latest, followed.also_seen = defects[index], []
+        new: list[FabricDefect] = []
         for index, defect in enumerate(defects):
             entry = owner.get(index)
-            followed = entry is not None  # else at best a duplicate within this frame
             if entry is None:
                 entry = self._same_frame_duplicate(defect, defects, owner)
+                if entry is not None:
+                    entry.also_seen.append(defect)
             if entry is None:
                 entry = Remembered(defect, defect, defect.confidence)
                 self._remembered.append(entry)
@@ -151,8 +159,6 @@ class Deduplicator:
                 self.reported += 1
                 new.append(defect)
                 continue
-            if followed:
-                entry.latest = defect
             entry.best_confidence = max(entry.best_confidence, defect.confidence)
             entry.sightings += 1
             self.suppressed += 1
@@ -174,7 +180,7 @@ class Deduplicator:
             (score, index, slot)
             for index, defect in enumerate(defects)
             for slot, entry in enumerate(self._remembered)
-            if (score := match_score(entry.latest, defect, self.config)) is not None
+            if (score := self._best_match(entry, defect)) is not None
         ]
         pairs.sort(key=lambda pair: -pair[0])
         owner: dict[int, Remembered] = {}
@@ -184,6 +190,11 @@ class Deduplicator:
                 owner[index] = self._remembered[slot]
                 taken.add(slot)
         return owner
+
+    def _best_match(self, entry: Remembered, defect: FabricDefect) -> float | None:
+        """How well DEFECT matches the remembered defect's last sightings (None: not at all)."""
+        scores = [match_score(seen, defect, self.config) for seen in entry.last_seen()]
+        return max((score for score in scores if score is not None), default=None)
 
     def _same_frame_duplicate(
         self, defect: FabricDefect, defects: Sequence[FabricDefect], owner: dict[int, Remembered]
@@ -201,7 +212,8 @@ class Deduplicator:
         reach_m = self.config.forget_after_m
 
         def near(entry: Remembered) -> bool:
-            start_m, end_m = entry.latest.along_span_m
+            start_m = min(seen.along_span_m[0] for seen in entry.last_seen())
+            end_m = max(seen.along_span_m[1] for seen in entry.last_seen())
             return end_m >= frame_top_m - reach_m and start_m <= frame_top_m + reach_m
 
         self._remembered = [entry for entry in self._remembered if near(entry)]

@@ -228,3 +228,18 @@ def test_a_small_box_inside_a_defect_in_the_same_frame_does_not_shrink_what_is_r
     assert entry.best_confidence == pytest.approx(0.95)
     assert entry.sightings == 3
     assert dedup.admit([_seen(0.20, (200.0, 250.0), (100.0, 120.0), "stain", 0.7)], 0.20) == []
+
+
+def test_a_frames_sightings_of_one_defect_are_remembered_together() -> None:
+    # The stain, then a frame with the stain and a `defect` box reaching past its end (a duplicate
+    # within the frame), then a frame that sees only what lies past the stain's end.
+    dedup = Deduplicator()
+    assert len(dedup.admit([_seen(0.05, (150.0, 250.0), (100.0, 120.0), "stain", 0.9)], 0.05)) == 1
+    both = [
+        _seen(0.10, (240.0, 270.0), (100.0, 120.0), "defect", 0.5),
+        _seen(0.10, (150.0, 250.0), (100.0, 120.0), "stain", 0.8),
+    ]
+    assert dedup.admit(both, 0.10) == []
+    (entry,) = dedup.remembered
+    assert [seen.class_name for seen in entry.last_seen()] == ["stain", "defect"]
+    assert dedup.admit([_seen(0.20, (255.0, 300.0), (100.0, 120.0), "stain", 0.7)], 0.20) == []
