@@ -8,8 +8,10 @@ The runners, on the same frames (synthetic fabric, BGR, made once per size) and 
   ultralytics does), and with tiling "auto" where the frame needs tiles (what the agent runs);
   fp32 also with yarn lines as the model finds them (the joining of their pieces and their
   tracing in the frame off: `line_classes=()`), to show what the two cost. These run the frame
-  only (`flip_views=()`), the work ultralytics does; a model whose card sets flip views gets more
-  rows, `ours fp32|int8, flip views ...`, with them (what the camera runs by default);
+  only (`flip_views=()`), the work ultralytics does, and `tiled` runs the tiles only
+  (`overview_min_scale=1`, no whole-frame run: inference/overview.py); a model whose card sets
+  flip views gets more rows, `ours fp32|int8, flip views ...`, with them, and `tiled, flip
+  views ...` with the overview too (what the camera runs by default);
 - `ultralytics`: `YOLO(onnx, task="detect").predict(frame, imgsz=416, verbose=False)`. The shipped
   model has a dynamic input, so ultralytics letterboxes to the smallest stride multiple ("rect",
   416x256 for 1280x720) while we always pad to 416x416; a second row, `rect=False`, is the same
@@ -220,6 +222,8 @@ def _timed_detector(
 ) -> OnnxDetector:
     """A detector whose session (and lanes) time their runs; FLIP_VIEWS None: the card's."""
     options = DetectorOptions(tiling=tiling, flip_views=flip_views, lanes=lanes)
+    if flip_views == ():  # the frame only: the tiles only too
+        options = options.model_copy(update={"overview_min_scale": 1.0})
     if line_classes is not None:
         options = options.model_copy(update={"line_classes": line_classes})
     detector = OnnxDetector(path, options, threads=threads)
