@@ -27,7 +27,8 @@ from loomsight.camera.pipeline import Identity, InspectionPipeline
 from loomsight.camera.settings import AgentSettings, ModelSettings
 from loomsight.camera.uploader import Uploader
 from loomsight.errors import ModelFileError
-from loomsight.inference.detector import OnnxDetector
+from loomsight.inference.detector import DetectorOptions, OnnxDetector
+from loomsight.inference.image_scale import scale_for_mm_per_px
 from loomsight.inference.texture_anomaly import TEXTURE_FILE, TextureAnomalyModel
 from loomsight.training.registry import article_models, get_model
 
@@ -68,11 +69,25 @@ def texture_beside(onnx_path: Path, settings: ModelSettings) -> TextureAnomalyMo
     return model
 
 
+def detector_options(settings: AgentSettings) -> DetectorOptions:
+    """The detector options of SETTINGS, with frames resampled from the calibration's mm per pixel
+    to `detector.model_mm_per_px` when that is set."""
+    options, model_mm_per_px = settings.detector.options, settings.detector.model_mm_per_px
+    if model_mm_per_px is None:
+        return options
+    calibration = settings.calibration
+    camera_xy = (calibration.mm_per_px, calibration.along_mm_per_px)
+    scale = scale_for_mm_per_px(camera_xy, model_mm_per_px)
+    logger.info("frames resampled by %.3g across, %.3g along before detection", *scale)
+    return options.model_copy(update={"image_scale": scale})
+
+
 def build_agent(settings: AgentSettings, stack: ExitStack, clock: Clock = SYSTEM_CLOCK) -> Agent:
     """An agent ready to `run(stop)`; its resources close with STACK."""
     threads = settings.detector.threads
     onnx_path = model_path(settings.detector, settings.machine_id)
-    detector = OnnxDetector(onnx_path, settings.detector.options, threads)
+    options = detector_options(settings)
+    detector = OnnxDetector(onnx_path, options, threads)
     outbox = Outbox(settings.outbox.path, int(settings.outbox.max_disk_mb * 1024 * 1024))
     stack.callback(outbox.close)
     calibration = settings.calibration
@@ -104,7 +119,7 @@ def build_agent(settings: AgentSettings, stack: ExitStack, clock: Clock = SYSTEM
         stack.callback(api_client.close)
 
         def load(path: Path) -> OnnxDetector:
-            return OnnxDetector(path, settings.detector.options, threads)
+            return OnnxDetector(path, options, threads)
 
         updater = ModelUpdater(
             api_client,

@@ -55,6 +55,13 @@ def evaluate_command(
         help="Boxes as the model draws them, without the card's box scales by class (to measure "
         "the size ratio a scale would correct).",
     ),
+    image_scale: str = typer.Option(
+        "1",
+        "--image-scale",
+        help="Resample each image by this factor before detection (as the camera does with "
+        "detector.model_mm_per_px), or by two, across,along (e.g. 2,1): 2 for photos whose cloth "
+        "looks half the size the model learnt. Boxes are scored in the image's own pixels.",
+    ),
     shift: str = typer.Option(
         "none",
         "--shift",
@@ -73,7 +80,9 @@ def evaluate_command(
     With --shift, the split is scored after one change of light, lens, sensor or scale.
     """
     from loomsight.inference.box_scale import describe_box_scales
+    from loomsight.inference.detector import DetectorOptions
     from loomsight.inference.flip_views import parse_flip_views
+    from loomsight.inference.image_scale import parse_image_scale
     from loomsight.inference.tiling import TilingMode
     from loomsight.training.evaluate import evaluate_onnx
     from loomsight.training.image_shifts import shift_named, write_shifted_split
@@ -88,6 +97,10 @@ def evaluate_command(
         views = None if flip_views is None else parse_flip_views(flip_views)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--flip-views") from None
+    try:
+        scale_xy = parse_image_scale(image_scale)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--image-scale") from None
     onnx_path = resolve_onnx(model, weights)
     with tempfile.TemporaryDirectory(prefix="loomsight-shift-") as folder:
         scored = data
@@ -102,6 +115,7 @@ def evaluate_command(
             threads,
             flip_views=views,
             box_scale={} if no_box_scale else None,
+            options=DetectorOptions(image_scale=scale_xy),
         )
     if image_shift.name != "none":
         result = replace(result, data=f"{data} (shifted: {image_shift.name})")

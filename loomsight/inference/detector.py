@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
 
 from loomsight.datasets.tiling import TileWindow
 from loomsight.errors import ModelFileError
@@ -31,6 +31,7 @@ from loomsight.inference.flip_views import (
     fuse_views,
     unflip_detections,
 )
+from loomsight.inference.image_scale import as_scale_xy, resample, to_frame_pixels
 from loomsight.inference.letterbox import Letterbox, as_bgr
 from loomsight.inference.line_join import (
     LINE_CLASSES,
@@ -115,6 +116,11 @@ class DetectorOptions(BaseModel):
     # run whole, and its large boxes replace the tile boxes inside them (see
     # inference/overview.py); 1: tiles only
     overview_min_scale: float = Field(default=OVERVIEW_MIN_SCALE, gt=0)
+    # Each frame is resampled by this factor (one for both sides, or across and along) before
+    # detection, so its cloth has the scale the model learnt (see inference/image_scale.py):
+    # 2 for cloth seen at half that size. Boxes come back in the frame's own pixels, and
+    # min_size_px is measured there; the other pixel options are of the resampled frame.
+    image_scale: PositiveFloat | tuple[PositiveFloat, PositiveFloat] = 1.0
 
 
 def _dims(shape: Sequence[Any]) -> str:
@@ -401,7 +407,8 @@ class OnnxDetector:
     def detect_batch(self, frames: Sequence[UInt8Array]) -> list[Detections]:
         """Defects in each frame, boxes in its pixels; the tiles of all frames share the runs."""
         options, input_hw = self.options, self.input_size_hw
-        images = [as_bgr(frame) for frame in frames]
+        image_scale = as_scale_xy(options.image_scale)
+        images = [resample(as_bgr(frame), image_scale) for frame in frames]
         plans: list[list[TileWindow]] = []
         overviews: list[bool] = []  # the frame is also run whole, after its tiles
         letterboxed, placements = [], []
@@ -428,7 +435,9 @@ class OnnxDetector:
             for d, placement in zip(scaled, placements, strict=True)
         )
         results = []
-        for image, windows, with_overview in zip(images, plans, overviews, strict=True):
+        for frame, image, windows, with_overview in zip(
+            frames, images, plans, overviews, strict=True
+        ):
             per_tile = [next(found) for _ in windows]
             resolution_wh = (image.shape[1], image.shape[0])
             overview = None
@@ -455,6 +464,8 @@ class OnnxDetector:
             detections = detections.filter(reported)
             if options.line_trace:
                 detections = trace_lines(image, detections, self.line_class_ids)
+            frame_wh = (frame.shape[1], frame.shape[0])
+            detections = to_frame_pixels(detections, resolution_wh, frame_wh)
             longer_side_px = detections.size_wh_px.max(axis=1, initial=0.0)
             results.append(detections.filter(longer_side_px >= options.min_size_px))
         return results

@@ -76,12 +76,16 @@ class Evaluation:
     flip_views: list[str] = field(default_factory=list)  # mirrored views fused with the image
     # boxes scaled by class (shorter side, longer side), as the card or the options say
     box_scale_by_class: dict[str, BoxScale] = field(default_factory=dict)
+    # each image resampled by (across, along) before detection (DetectorOptions.image_scale)
+    image_scale: list[float] = field(default_factory=lambda: [1.0, 1.0])
 
     def operating_label(self) -> str:
         """The operating thresholds, as "conf 0.25" or "conf 0.25, knot 0.15"."""
         apart = ", ".join(f"{name} {value}" for name, value in self.conf_threshold_by_class.items())
         views = f", flip views {'+'.join(self.flip_views)}" if self.flip_views else ""
-        return f"conf {self.conf_threshold}" + (f", {apart}" if apart else "") + views
+        across, along = self.image_scale
+        scaled = "" if (across, along) == (1.0, 1.0) else f", images scaled {across:g}x{along:g}"
+        return f"conf {self.conf_threshold}" + (f", {apart}" if apart else "") + views + scaled
 
     def as_json(self) -> dict[str, Any]:
         out = {key: value for key, value in self.__dict__.items() if key != "per_class"}
@@ -250,6 +254,7 @@ def evaluate_onnx(
     their conf_threshold, tiling, flip_views and box_scale."""
     from loomsight.inference.decode import thresholds_by_name
     from loomsight.inference.detector import DEFAULT_CONF, DetectorOptions, OnnxDetector
+    from loomsight.inference.image_scale import as_scale_xy
 
     options = DetectorOptions(
         **{
@@ -283,6 +288,7 @@ def evaluate_onnx(
         conf_threshold_by_class=by_class,
         flip_views=list(detector.flip_views),
         box_scale_by_class=dict(detector.box_scale),
+        image_scale=list(as_scale_xy(options.image_scale)),
     )
 
 

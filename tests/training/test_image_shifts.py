@@ -158,3 +158,9 @@ def test_evaluate_refuses_an_unknown_shift(run_cli: RunCli) -> None:
     result = run_cli("evaluate", "--model", "m.onnx", "--data", "d.yaml", "--shift", "sepia")
     assert result.returncode == 2
     assert "unknown shift 'sepia'" in result.stderr and "zoom-out" in result.stderr
+
+
+def test_evaluate_refuses_an_image_scale_of_zero(run_cli: RunCli) -> None:
+    result = run_cli("evaluate", "--model", "m.onnx", "--data", "d.yaml", "--image-scale", "2,0")
+    assert result.returncode == 2
+    assert "--image-scale" in result.stderr and "positive" in result.stderr

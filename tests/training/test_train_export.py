@@ -162,10 +162,11 @@ def test_train_export_register_with_the_network_cut_off(
     zoomed_out = tmp_path / "eval-zoom-out.json"  # another camera height: 4 images in one
     run_cli(
         *("evaluate", "--model", "tiny", "--weights", str(weights), "--data", str(tiny_data)),
-        *("--shift", "zoom-out", "--json", str(zoomed_out)),
+        *("--shift", "zoom-out", "--image-scale", "2", "--json", str(zoomed_out)),
         check=True,
     )
     shifted = json.loads(zoomed_out.read_text())
+    assert (figures["image_scale"], shifted["image_scale"]) == ([1.0, 1.0], [2.0, 2.0])
     assert shifted["images"] == 3 and shifted["data"] == f"{tiny_data} (shifted: zoom-out)"
     assert shifted["model"] == card.version
     for key in (
