@@ -47,5 +47,5 @@ def test_without_a_model_scale_the_options_are_as_given() -> None:
 
 def test_a_model_scale_and_an_image_scale_are_refused_together() -> None:
     detector = {"model_mm_per_px": 0.15, "options": {"image_scale": 2}}
-    with pytest.raises(ConfigError, match="model_mm_per_px or detector.options.image_scale"):
+    with pytest.raises(ConfigError, match=r"model_mm_per_px or detector\.options\.image_scale"):
         load_settings(None, _settings({"mm_per_px": 0.3}, detector))
