@@ -3,13 +3,18 @@ model's when `detector.model_mm_per_px` is set."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from loomsight.camera.assemble import detector_options
+from loomsight.camera.assemble import build_agent, detector_options
 from loomsight.camera.settings import load_settings
 from loomsight.errors import ConfigError
+from tests.conftest import REPO_ROOT
+
+MODEL = REPO_ROOT / "weights" / "default" / "model.onnx"
 
 
 def _settings(calibration: dict[str, Any], detector: dict[str, Any]) -> dict[str, Any]:
@@ -49,3 +54,11 @@ def test_a_model_scale_and_an_image_scale_are_refused_together() -> None:
     detector = {"model_mm_per_px": 0.15, "options": {"image_scale": 2}}
     with pytest.raises(ConfigError, match=r"model_mm_per_px or detector\.options\.image_scale"):
         load_settings(None, _settings({"mm_per_px": 0.3}, detector))
+
+
+def test_the_agent_runs_its_detector_with_the_resampling(tmp_path: Path) -> None:
+    settings = _settings({"mm_per_px": 0.05}, {"model": str(MODEL), "model_mm_per_px": 0.1})
+    settings |= {"outbox": {"path": str(tmp_path / "outbox.sqlite")}, "metrics_port": None}
+    with ExitStack() as stack:
+        agent = build_agent(load_settings(None, settings), stack)
+        assert agent.pipeline.detector.options.image_scale == pytest.approx((0.5, 0.5))
