@@ -31,7 +31,7 @@ from loomsight.inference.flip_views import (
     fuse_views,
     unflip_detections,
 )
-from loomsight.inference.image_scale import as_scale_xy, resample, to_frame_pixels
+from loomsight.inference.image_scale import NO_SCALE, as_scale_xy, resample, to_frame_pixels
 from loomsight.inference.letterbox import Letterbox, as_bgr
 from loomsight.inference.line_join import (
     LINE_CLASSES,
@@ -408,6 +408,8 @@ class OnnxDetector:
         """Defects in each frame, boxes in its pixels; the tiles of all frames share the runs."""
         options, input_hw = self.options, self.input_size_hw
         image_scale = as_scale_xy(options.image_scale)
+        # a resampled frame keeps its scale: smaller than the input, it is padded, not enlarged
+        scale_up = image_scale == NO_SCALE
         images = [resample(as_bgr(frame), image_scale) for frame in frames]
         plans: list[list[TileWindow]] = []
         overviews: list[bool] = []  # the frame is also run whole, after its tiles
@@ -427,7 +429,9 @@ class OnnxDetector:
                 plans[-1] = plans[-1] + whole
             for w in plans[-1]:
                 crop = image[w.y_px : w.y_px + w.height_px, w.x_px : w.x_px + w.width_px]
-                placements.append(Letterbox.fit(crop.shape[:2], input_hw, self.rect_stride))
+                placements.append(
+                    Letterbox.fit(crop.shape[:2], input_hw, self.rect_stride, scale_up)
+                )
                 letterboxed.append(placements[-1].apply(crop))
         scaled = (scale_boxes(d, self.class_box_scales) for d in self._run_views(letterboxed))
         found = iter(

@@ -40,15 +40,22 @@ class Letterbox:
 
     @classmethod
     def fit(
-        cls, source_hw: tuple[int, int], input_hw: tuple[int, int], stride: int | None = None
+        cls,
+        source_hw: tuple[int, int],
+        input_hw: tuple[int, int],
+        stride: int | None = None,
+        scale_up: bool = True,
     ) -> Letterbox:
         """The placement ultralytics' LetterBox (centred, scale up or down) chooses; with STRIDE
-        (a model of dynamic height and width) the input shrinks to the next multiple of it."""
+        (a model of dynamic height and width) the input shrinks to the next multiple of it.
+        SCALE_UP False: a source smaller than the input keeps its size, padded (`scaleup=False`)."""
         height, width = source_hw
         in_h, in_w = input_hw
         if min(height, width, in_h, in_w) <= 0:
             raise ValueError(f"sizes must be positive, got source {source_hw} and input {input_hw}")
         ratio = min(in_h / height, in_w / width)
+        if not scale_up:
+            ratio = min(ratio, 1.0)
         resized_wh = (max(round(width * ratio), 1), max(round(height * ratio), 1))
         dw, dh = in_w - resized_wh[0], in_h - resized_wh[1]
         if stride is not None:

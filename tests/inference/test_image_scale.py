@@ -110,3 +110,17 @@ def test_an_exported_detector_sees_the_resampled_frame(exported: ExportedModels)
     back = np.clip(expected.xyxy_px / 1.5, 0, [200, 120] * 2)
     np.testing.assert_allclose(found.xyxy_px, back, atol=1e-3)
     np.testing.assert_allclose(found.confidence, expected.confidence)
+
+
+def test_a_frame_resampled_smaller_than_the_input_is_padded_not_enlarged(tmp_path: Path) -> None:
+    # The fake detector's box is (60, 60, 100, 100) in its 160x160 input. The frame halved to
+    # 80x80 lies in the input's middle (40 px of padding each side) at its own scale: the box is
+    # (20, 20, 60, 60) in it, (40, 40, 120, 120) in the frame. Enlarged back to 160 px, the
+    # halving would be undone and the box come out at (60, 60, 100, 100).
+    box = np.array([[[80.0], [80.0], [40.0], [40.0], [0.9]]], np.float32)
+    path = write_tiny_onnx(tmp_path / "model.onnx", [1, 3, 160, 160], "constant", box, METADATA)
+    frame = np.zeros((160, 160), np.uint8)
+    found = OnnxDetector(path, DetectorOptions(image_scale=0.5), threads=1).detect(frame)
+    assert found.xyxy_px.tolist() == [[40.0, 40.0, 120.0, 120.0]]
+    plain = OnnxDetector(path, DetectorOptions(), threads=1).detect(frame)
+    assert plain.xyxy_px.tolist() == [[60.0, 60.0, 100.0, 100.0]]

@@ -112,3 +112,17 @@ def test_same_image_and_boxes_as_ultralytics(
     boxes = boxes.transpose(0, 2, 1).reshape(50, 4)  # x1 <= x2, y1 <= y2
     expected = scale_boxes((160, 160), torch.from_numpy(boxes.copy()), source_hw).numpy()
     np.testing.assert_allclose(placement.to_source_xyxy(boxes), expected, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("source_hw", [(100, 60), (120, 200), (300, 90)])
+def test_without_scale_up_as_ultralytics_scaleup_false(
+    ultralytics_offline: ModuleType, source_hw: tuple[int, int]
+) -> None:
+    from ultralytics.data.augment import LetterBox
+
+    image = np.random.default_rng(sum(source_hw)).integers(0, 256, (*source_hw, 3), np.uint8)
+    placement = Letterbox.fit(source_hw, (160, 160), scale_up=False)
+    theirs = LetterBox((160, 160), auto=False, scaleup=False, stride=32)(image=image)
+    np.testing.assert_array_equal(placement.apply(image), theirs)
+    gain = min(160 / source_hw[0], 160 / source_hw[1], 1.0)  # never enlarged
+    assert placement.resized_wh == (round(source_hw[1] * gain), round(source_hw[0] * gain))
