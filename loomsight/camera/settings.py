@@ -56,8 +56,8 @@ class ModelSettings(BaseModel):
     model_mm_per_px: PositiveFloat | None = Field(
         None,
         description="The scale of the cloth the model learnt: frames are resampled from the "
-        "calibration's mm per pixel to this before detection (a camera at 0.3 mm/px feeding a "
-        "model of 0.15 runs on frames of twice the size); None: frames as the camera gives them.",
+        "calibration's mm per pixel to this before detection (a camera at 0.05 mm/px feeding a "
+        "model of 0.1 runs on frames of half the size); None: frames as the camera gives them.",
     )
 
     @model_validator(mode="after")

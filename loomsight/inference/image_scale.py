@@ -48,7 +48,8 @@ def as_scale_xy(image_scale: float | ScaleXY) -> ScaleXY:
 
 
 def parse_image_scale(text: str) -> ScaleXY:
-    """ "2" (both sides) or "2,1" (across, along) as factors; ValueError saying what is wrong."""
+    """The factors of TEXT: one for both sides ("2") or two, across and along ("2,1");
+    ValueError saying what is wrong."""
     parts = [part.strip() for part in text.split(",")]
     try:
         values = [float(part) for part in parts]
