@@ -110,3 +110,18 @@ def test_the_detector_runs_the_overview_after_the_tiles(tmp_path: Path) -> None:
     assert centre_tile in without.xyxy_px.tolist() and whole not in without.xyxy_px.tolist()
     assert whole in found.xyxy_px.tolist() and centre_tile not in found.xyxy_px.tolist()
     assert found.confidence.max() == pytest.approx(0.9)
+
+
+def test_yarn_lines_are_left_to_the_tiles(tmp_path: Path) -> None:
+    # The same fake detector, its one class a yarn line: the overview's box does not replace the
+    # tiles' (two broken picks a few millimetres apart were seen as one box in the shrunk frame).
+    big_box = np.array([[[80.0], [80.0], [120.0], [120.0], [0.9]]], np.float32)
+    metadata = {**METADATA, "names": "{0: 'broken_pick'}"}
+    path = write_tiny_onnx(tmp_path / "model.onnx", [1, 3, 160, 160], "constant", big_box, metadata)
+    frame = np.zeros((320, 320), np.uint8)
+    options = DetectorOptions(line_trace=False, line_classes=())
+    as_any_class = OnnxDetector(path, options, threads=1).detect(frame)
+    found = OnnxDetector(path, DetectorOptions(line_trace=False), threads=1).detect(frame)
+    whole = [40.0, 40.0, 280.0, 280.0]
+    assert whole in as_any_class.xyxy_px.tolist()  # not a line class: the overview's box kept
+    assert len(found) > 0 and whole not in found.xyxy_px.tolist()
