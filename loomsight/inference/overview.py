@@ -11,6 +11,10 @@ with no such tile box scored CONFIRM_CONF or more keeps UNCONFIRMED_FACTOR of it
 smaller boxes are left out, as the tiles see those at native resolution. Class-aware NMS then runs
 over all boxes, as for tiles alone.
 
+Yarn lines (the detector's line classes) are left to the tiles: they see a line at native
+resolution, and the detector joins its pieces and traces it in the frame. Shrunk, two broken picks
+15 mm apart came out as one box, which replaced both (seed 3 of the moving web lost one of them).
+
 A frame shrunk to less than MIN_SCALE of its size to fit the model input (a line-scan strip of
 4096x256 into 416 px: 0.1) takes no overview: its defects would be a few pixels in it.
 
