@@ -22,19 +22,16 @@ from __future__ import annotations
 import argparse
 import logging
 import tempfile
-import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks.article_calibration import REPO
-from benchmarks.tiled_frames import FrameSet
-from loomsight.datasets.synth.dataset import SynthOptions, generate_dataset
+from benchmarks.tiled_frames import FrameSet, render_frames, score_frames
 from loomsight.inference.cpu_info import cpu_info
 from loomsight.inference.detector import DetectorOptions
 from loomsight.inference.image_scale import scale_for_mm_per_px
-from loomsight.training.evaluate import evaluate_onnx
 
 DEFAULT_SETS = "1280x720@0.035,1280x720@0.05,1280x720@0.2"
 DEFAULT_TARGETS = "0.07,0.1,0.15"
@@ -83,41 +80,17 @@ def main() -> None:
         work = args.work or Path(temporary)
         for k, frame_set in enumerate(args.sets):
             folder = work / f"frames-{k}"
-            options = SynthOptions(
-                count=args.frames,
-                seed=args.seed + k,
-                size_wh=frame_set.size_wh,
-                mm_per_px=frame_set.mm_per_px,
-                defect_free_share=0.25,
-            )
-            generate_dataset(options, folder, workers=args.threads)
+            render_frames(frame_set, args.frames, args.seed + k, folder, args.threads)
             camera_xy = (frame_set.mm_per_px, frame_set.mm_per_px)
             rows = [("as it is", (1.0, 1.0))] + [
                 (f"{target} mm/px", scale_for_mm_per_px(camera_xy, target))
                 for target in args.targets
             ]
             for name, scale in rows:
-                started = time.perf_counter()
-                result = evaluate_onnx(
-                    args.model,
-                    folder / "data.yaml",
-                    "train",  # a synthetic set keeps every image in its train split
-                    threads=args.threads,
-                    options=DetectorOptions(image_scale=scale),
-                )
-                table.add_row(
-                    frame_set.label(),
-                    name,
-                    f"{scale[0]:.3g}",
-                    f"{result.map50:.3f}",
-                    f"{result.map50_95:.3f}",
-                    f"{result.precision:.3f}",
-                    f"{result.recall:.3f}",
-                    f"{result.image_detection_rate:.1%}",
-                    f"{result.image_false_alarm_rate:.1%}",
-                    f"{time.perf_counter() - started:.0f}",
-                )
-                console.print(f"{frame_set.label()}, {name}: mAP50 {result.map50:.3f}")
+                options = DetectorOptions(image_scale=scale)
+                map50, cells = score_frames(args.model, folder, options, args.threads)
+                table.add_row(frame_set.label(), name, f"{scale[0]:.3g}", *cells)
+                console.print(f"{frame_set.label()}, {name}: mAP50 {map50:.3f}")
     table.caption = f"CPU: {cpu_info().describe()}"
     console.print(table)
 

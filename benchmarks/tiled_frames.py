@@ -69,6 +69,42 @@ class FrameSet:
         return f"{self.size_wh[0]}x{self.size_wh[1]} @ {self.mm_per_px} mm/px"
 
 
+def render_frames(frame_set: FrameSet, count: int, seed: int, folder: Path, workers: int) -> None:
+    """COUNT fresh synthetic frames of FRAME_SET in FOLDER, a quarter of them defect-free."""
+    options = SynthOptions(
+        count=count,
+        seed=seed,
+        size_wh=frame_set.size_wh,
+        mm_per_px=frame_set.mm_per_px,
+        defect_free_share=0.25,
+    )
+    generate_dataset(options, folder, workers=workers)
+
+
+def score_frames(
+    model: Path, folder: Path, options: DetectorOptions, threads: int
+) -> tuple[float, list[str]]:
+    """(mAP50, the table cells mAP50, mAP50-95, P, R, found, false alarms, seconds) of the frames
+    in FOLDER, scored by `evaluate` with the detector OPTIONS."""
+    started = time.perf_counter()
+    result = evaluate_onnx(
+        model,
+        folder / "data.yaml",
+        "train",  # a synthetic set keeps every image in its train split
+        threads=threads,
+        options=options,
+    )
+    return result.map50, [
+        f"{result.map50:.3f}",
+        f"{result.map50_95:.3f}",
+        f"{result.precision:.3f}",
+        f"{result.recall:.3f}",
+        f"{result.image_detection_rate:.1%}",
+        f"{result.image_false_alarm_rate:.1%}",
+        f"{time.perf_counter() - started:.0f}",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=REPO / "weights" / "default" / "model.onnx")
@@ -93,35 +129,13 @@ def main() -> None:
         work = args.work or Path(temporary)
         for k, frame_set in enumerate(args.sets):
             folder = work / f"frames-{k}"
-            options = SynthOptions(
-                count=args.frames,
-                seed=args.seed + k,
-                size_wh=frame_set.size_wh,
-                mm_per_px=frame_set.mm_per_px,
-                defect_free_share=0.25,
-            )
-            generate_dataset(options, folder, workers=args.threads)
+            render_frames(frame_set, args.frames, args.seed + k, folder, args.threads)
             for name, merging in MERGINGS.items():
-                started = time.perf_counter()
-                result = evaluate_onnx(
-                    args.model,
-                    folder / "data.yaml",
-                    "train",  # a synthetic set keeps every image in its train split
-                    threads=args.threads,
-                    options=DetectorOptions(**merging),
+                map50, cells = score_frames(
+                    args.model, folder, DetectorOptions(**merging), args.threads
                 )
-                table.add_row(
-                    frame_set.label(),
-                    name,
-                    f"{result.map50:.3f}",
-                    f"{result.map50_95:.3f}",
-                    f"{result.precision:.3f}",
-                    f"{result.recall:.3f}",
-                    f"{result.image_detection_rate:.1%}",
-                    f"{result.image_false_alarm_rate:.1%}",
-                    f"{time.perf_counter() - started:.0f}",
-                )
-                console.print(f"{frame_set.label()}, {name}: mAP50 {result.map50:.3f}")
+                table.add_row(frame_set.label(), name, *cells)
+                console.print(f"{frame_set.label()}, {name}: mAP50 {map50:.3f}")
     table.caption = f"CPU: {cpu_info().describe()}"
     console.print(table)
 
