@@ -449,7 +449,7 @@ class OnnxDetector:
             if with_overview:
                 overview, per_tile, windows = per_tile[-1], per_tile[:-1], windows[:-1]
                 # yarn lines are left to the tiles, which see them at native resolution (their
-                # pieces joined and traced below): shrunk, near lines merged into one box
+                # pieces joined and traced below); shrunk, a line is drawn short and weak
                 overview = overview.filter(~np.isin(overview.class_id, line_ids))
             detections = (
                 merge_tiles(

@@ -12,8 +12,9 @@ smaller boxes are left out, as the tiles see those at native resolution. Class-a
 over all boxes, as for tiles alone.
 
 Yarn lines (the detector's line classes) are left to the tiles: they see a line at native
-resolution, and the detector joins its pieces and traces it in the frame. Shrunk, two broken picks
-15 mm apart came out as one box, which replaced both (seed 3 of the moving web lost one of them).
+resolution, and the detector joins its pieces and traces it in the frame. In the shrunk frame the
+model draws a broken pick short (590 of 1024 px) and weakly (0.1 to 0.4), and such boxes replaced
+the tiles' pieces of the line: seed 3 of the moving web lost one of three picks 15 and 22 mm apart.
 
 A frame shrunk to less than MIN_SCALE of its size to fit the model input (a line-scan strip of
 4096x256 into 416 px: 0.1) takes no overview: its defects would be a few pixels in it.

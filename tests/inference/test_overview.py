@@ -114,7 +114,7 @@ def test_the_detector_runs_the_overview_after_the_tiles(tmp_path: Path) -> None:
 
 def test_yarn_lines_are_left_to_the_tiles(tmp_path: Path) -> None:
     # The same fake detector, its one class a yarn line: the overview's box does not replace the
-    # tiles' (two broken picks a few millimetres apart were seen as one box in the shrunk frame).
+    # tiles' (in the shrunk frame broken picks were drawn short and weak, and one was lost).
     big_box = np.array([[[80.0], [80.0], [120.0], [120.0], [0.9]]], np.float32)
     metadata = {**METADATA, "names": "{0: 'broken_pick'}"}
     path = write_tiny_onnx(tmp_path / "model.onnx", [1, 3, 160, 160], "constant", big_box, metadata)
