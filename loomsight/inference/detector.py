@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+from pydantic import BaseModel, ConfigDict, Field
 
 from loomsight.datasets.tiling import TileWindow
 from loomsight.errors import ModelFileError
@@ -65,6 +65,7 @@ logger = logging.getLogger(__name__)
 
 UInt8Array = npt.NDArray[np.uint8]
 Unit = Annotated[float, Field(ge=0, le=1)]
+ScaleFactor = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 DEFAULT_CONF, DEFAULT_IOU = 0.25, 0.7
 # With flip views, each view is decoded down to this share of a class's threshold: a box left out
 # would add under a thirtieth of the threshold to a fused score of three views. On merged val the
@@ -120,7 +121,7 @@ class DetectorOptions(BaseModel):
     # detection, so its cloth has the scale the model learnt (see inference/image_scale.py):
     # 2 for cloth seen at half that size. Boxes come back in the frame's own pixels, and
     # min_size_px is measured there; the other pixel options are of the resampled frame.
-    image_scale: PositiveFloat | tuple[PositiveFloat, PositiveFloat] = 1.0
+    image_scale: ScaleFactor | tuple[ScaleFactor, ScaleFactor] = 1.0
 
 
 def _dims(shape: Sequence[Any]) -> str:

@@ -36,9 +36,10 @@ def test_parse_image_scale_refuses_what_is_not_one_or_two_positive_factors(text:
         parse_image_scale(text)
 
 
-def test_options_refuse_a_factor_of_zero() -> None:
+@pytest.mark.parametrize("bad", [0, -1, float("inf"), float("nan"), (2, 0), (1, float("inf"))])
+def test_options_refuse_what_is_not_a_positive_finite_factor(bad: object) -> None:
     with pytest.raises(ValidationError):
-        DetectorOptions(image_scale=0)
+        DetectorOptions(image_scale=bad)
     assert as_scale_xy(DetectorOptions(image_scale=(2, 1)).image_scale) == (2.0, 1.0)
 
 
