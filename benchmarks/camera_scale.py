@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.article_calibration import REPO
-from benchmarks.tiled_frames import FrameSet, render_frames, score_frames
+from benchmarks.tiled_frames import add_frame_arguments, render_frames, score_frames
 from loomsight.inference.cpu_info import cpu_info
 from loomsight.inference.detector import DetectorOptions
 from loomsight.inference.image_scale import scale_for_mm_per_px
@@ -52,22 +52,13 @@ def _targets(text: str) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=REPO / "weights" / "default" / "model.onnx")
-    parser.add_argument(
-        "--sets",
-        type=lambda text: [FrameSet.parse(part) for part in text.split(",")],
-        default=DEFAULT_SETS,
-        help="camera frame sets, as WxH@MM_PER_PX separated by commas",
-    )
+    add_frame_arguments(parser, DEFAULT_SETS, seed=81)
     parser.add_argument(
         "--targets",
         type=_targets,
         default=DEFAULT_TARGETS,
         help="model scales (mm per pixel) to resample the frames to, separated by commas",
     )
-    parser.add_argument("--frames", type=int, default=40, help="frames rendered per set")
-    parser.add_argument("--seed", type=int, default=81, help="seed of the first set (+1 each)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--work", type=Path, default=None, help="folder for the frames (kept)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     console = Console(width=140)  # the table on one line a row, in a log or a terminal

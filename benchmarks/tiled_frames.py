@@ -69,6 +69,21 @@ class FrameSet:
         return f"{self.size_wh[0]}x{self.size_wh[1]} @ {self.mm_per_px} mm/px"
 
 
+def add_frame_arguments(parser: argparse.ArgumentParser, sets: str, seed: int) -> None:
+    """The options of a benchmark on rendered frames: --sets (default SETS), --frames, --seed
+    (default SEED), --threads, --work."""
+    parser.add_argument(
+        "--sets",
+        type=lambda text: [FrameSet.parse(part) for part in text.split(",")],
+        default=sets,
+        help="frame sets, as WxH@MM_PER_PX separated by commas",
+    )
+    parser.add_argument("--frames", type=int, default=40, help="frames rendered per set")
+    parser.add_argument("--seed", type=int, default=seed, help="seed of the first set (+1 each)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--work", type=Path, default=None, help="folder for the frames (kept)")
+
+
 def render_frames(frame_set: FrameSet, count: int, seed: int, folder: Path, workers: int) -> None:
     """COUNT fresh synthetic frames of FRAME_SET in FOLDER, a quarter of them defect-free."""
     options = SynthOptions(
@@ -108,16 +123,7 @@ def score_frames(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=REPO / "weights" / "default" / "model.onnx")
-    parser.add_argument(
-        "--sets",
-        type=lambda text: [FrameSet.parse(part) for part in text.split(",")],
-        default=[FrameSet((1280, 720), 0.15), FrameSet((1280, 720), 0.07)],
-        help="frame sets, as WxH@MM_PER_PX separated by commas",
-    )
-    parser.add_argument("--frames", type=int, default=40, help="frames rendered per set")
-    parser.add_argument("--seed", type=int, default=71, help="seed of the first set (+1 each)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--work", type=Path, default=None, help="folder for the frames (kept)")
+    add_frame_arguments(parser, "1280x720@0.15,1280x720@0.07", seed=71)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     console = Console(width=140)  # the table on one line a row, in a log or a terminal
