@@ -189,6 +189,8 @@ def main() -> None:
     console = Console(width=160)  # the table on one line a row, in a log or a terminal
     detectors: dict[str, tuple[Callable[[Frame], Detections], Sequence[str]]] = {}
     for path in _models(args.model):
+        if not path.is_file():
+            parser.error(f"--model {path}: no such file")
         detector = OnnxDetector(path, threads=args.threads)
         detectors[f"{path.parent.name}/{path.name}"] = (detector.detect, detector.names)
     if not detectors:

@@ -100,3 +100,13 @@ def test_no_model_is_a_clear_error(
         clean_cloth.main()
     assert stopped.value.code == 2
     assert "no model" in capsys.readouterr().err
+
+
+def test_a_missing_model_file_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["clean_cloth", "--model", str(tmp_path / "gone.onnx")])
+    with pytest.raises(SystemExit) as stopped:
+        clean_cloth.main()
+    assert stopped.value.code == 2
+    assert "gone.onnx: no such file" in capsys.readouterr().err
