@@ -428,12 +428,14 @@ class OnnxDetector:
             )
             if overviews[-1]:
                 plans[-1] = plans[-1] + whole
-            for w in plans[-1]:
+            for k, w in enumerate(plans[-1]):
                 crop = image[w.y_px : w.y_px + w.height_px, w.x_px : w.x_px + w.width_px]
                 placements.append(
                     Letterbox.fit(crop.shape[:2], input_hw, self.rect_stride, scale_up)
                 )
-                letterboxed.append(placements[-1].apply(crop))
+                # the overview is shrunk by area: bilinear turned a fine weave into moiré blotches
+                is_overview = overviews[-1] and k == len(plans[-1]) - 1
+                letterboxed.append(placements[-1].apply(crop, shrink_by_area=is_overview))
         scaled = (scale_boxes(d, self.class_box_scales) for d in self._run_views(letterboxed))
         found = iter(
             Detections(placement.to_source_xyxy(d.xyxy_px), d.confidence, d.class_id)

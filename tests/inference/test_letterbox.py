@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
+import cv2
 import numpy as np
 import pytest
 
@@ -42,6 +43,23 @@ def test_apply_pads_grey_around_the_resized_image() -> None:
     assert (padded[:30] == 114).all() and (padded[129:] == 114).all()  # 30 above, 31 below
     assert (padded[30:129] == 7).all()
     assert placement.pad_top_px == 30
+
+
+def test_shrink_by_area_averages_a_fine_weave_instead_of_sampling_it() -> None:
+    # one-pixel stripes shrunk to 0.4: bilinear samples them into moiré, area averages them out
+    image = np.zeros((400, 400, 3), np.uint8)
+    image[:, ::2] = 255
+    placement = Letterbox.fit(image.shape[:2], (160, 160))
+    by_area = placement.apply(image, shrink_by_area=True)
+    np.testing.assert_array_equal(
+        by_area, cv2.resize(image, (160, 160), interpolation=cv2.INTER_AREA)
+    )
+    assert by_area.std() < 0.5 * placement.apply(image).std()  # 25.5 against 63.5
+    small = np.random.default_rng(3).integers(0, 256, (80, 100, 3), np.uint8)
+    enlarging = Letterbox.fit(small.shape[:2], (160, 160))  # enlarged: bilinear either way
+    np.testing.assert_array_equal(
+        enlarging.apply(small, shrink_by_area=True), enlarging.apply(small)
+    )
 
 
 def test_to_source_xyxy_inverts_the_placement_and_clips() -> None:
