@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import tempfile
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks.article_calibration import REPO
-from benchmarks.tiled_frames import add_frame_arguments, render_frames, score_frames
+from benchmarks.tiled_frames import add_frame_arguments, rendered_sets, score_frames
 from loomsight.inference.cpu_info import cpu_info
 from loomsight.inference.detector import DetectorOptions
 from loomsight.inference.image_scale import scale_for_mm_per_px
@@ -67,21 +66,16 @@ def main() -> None:
     for column in columns:
         table.add_column(column)
     table.add_column("s", justify="right")
-    with tempfile.TemporaryDirectory() as temporary:
-        work = args.work or Path(temporary)
-        for k, frame_set in enumerate(args.sets):
-            folder = work / f"frames-{k}"
-            render_frames(frame_set, args.frames, args.seed + k, folder, args.threads)
-            camera_xy = (frame_set.mm_per_px, frame_set.mm_per_px)
-            rows = [("as it is", (1.0, 1.0))] + [
-                (f"{target} mm/px", scale_for_mm_per_px(camera_xy, target))
-                for target in args.targets
-            ]
-            for name, scale in rows:
-                options = DetectorOptions(image_scale=scale)
-                map50, cells = score_frames(args.model, folder, options, args.threads)
-                table.add_row(frame_set.label(), name, f"{scale[0]:.3g}", *cells)
-                console.print(f"{frame_set.label()}, {name}: mAP50 {map50:.3f}")
+    for frame_set, folder in rendered_sets(args):
+        camera_xy = (frame_set.mm_per_px, frame_set.mm_per_px)
+        rows = [("as it is", (1.0, 1.0))] + [
+            (f"{target} mm/px", scale_for_mm_per_px(camera_xy, target)) for target in args.targets
+        ]
+        for name, scale in rows:
+            options = DetectorOptions(image_scale=scale)
+            map50, cells = score_frames(args.model, folder, options, args.threads)
+            table.add_row(frame_set.label(), name, f"{scale[0]:.3g}", *cells)
+            console.print(f"{frame_set.label()}, {name}: mAP50 {map50:.3f}")
     table.caption = f"CPU: {cpu_info().describe()}"
     console.print(table)
 

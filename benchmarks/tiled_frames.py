@@ -25,6 +25,7 @@ import argparse
 import logging
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,17 @@ def add_frame_arguments(parser: argparse.ArgumentParser, sets: str, seed: int) -
     parser.add_argument("--work", type=Path, default=None, help="folder for the frames (kept)")
 
 
+def rendered_sets(args: argparse.Namespace) -> Iterator[tuple[FrameSet, Path]]:
+    """Each set of --sets rendered in turn (--frames, seed --seed + k) into --work, or into a
+    temporary folder removed at the end: (the set, its folder)."""
+    with tempfile.TemporaryDirectory() as temporary:
+        work = args.work or Path(temporary)
+        for k, frame_set in enumerate(args.sets):
+            folder = work / f"frames-{k}"
+            render_frames(frame_set, args.frames, args.seed + k, folder, args.threads)
+            yield frame_set, folder
+
+
 def render_frames(frame_set: FrameSet, count: int, seed: int, folder: Path, workers: int) -> None:
     """COUNT fresh synthetic frames of FRAME_SET in FOLDER, a quarter of them defect-free."""
     options = SynthOptions(
@@ -131,17 +143,12 @@ def main() -> None:
     for column in ("frames", "merging", "mAP50", "mAP50-95", "P", "R", "found", "false alarms"):
         table.add_column(column)
     table.add_column("s", justify="right")
-    with tempfile.TemporaryDirectory() as temporary:
-        work = args.work or Path(temporary)
-        for k, frame_set in enumerate(args.sets):
-            folder = work / f"frames-{k}"
-            render_frames(frame_set, args.frames, args.seed + k, folder, args.threads)
-            for name, merging in MERGINGS.items():
-                map50, cells = score_frames(
-                    args.model, folder, DetectorOptions(**merging), args.threads
-                )
-                table.add_row(frame_set.label(), name, *cells)
-                console.print(f"{frame_set.label()}, {name}: mAP50 {map50:.3f}")
+    for frame_set, folder in rendered_sets(args):
+        for name, merging in MERGINGS.items():
+            options = DetectorOptions(**merging)
+            map50, cells = score_frames(args.model, folder, options, args.threads)
+            table.add_row(frame_set.label(), name, *cells)
+            console.print(f"{frame_set.label()}, {name}: mAP50 {map50:.3f}")
     table.caption = f"CPU: {cpu_info().describe()}"
     console.print(table)
 
