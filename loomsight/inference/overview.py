@@ -17,14 +17,14 @@ model draws a broken pick short (590 of 1024 px) and weakly (0.1 to 0.4), and su
 the tiles' pieces of the line: seed 3 of the moving web lost one of three picks 15 and 22 mm apart.
 
 The frame is shrunk by area averaging (`Letterbox.apply(shrink_by_area=True)`), not with the
-bilinear resize ultralytics uses for an image a little larger than its input: shrunk 2.5 times,
+bilinear resize ultralytics uses for an image a little larger than its input: shrunk about 2.5x,
 bilinear samples a fine weave every few pixels into moiré blotches, and on 1 of 30 random fabrics
 of the moving web (twill of 2.4 px pitch at 0.1 mm/px) the default model took those for creases
 on 9 of 10 clean frames. `benchmarks/clean_cloth.py`, 30 fabrics x 10 clean 1024x512 frames:
 fabrics with a false alarm 4 to 2, frames 19 to 9 of 300, crease boxes 13 to 1 (fp32); the two
-left (satin, 6 and 3 frames) alarm in the tiles, at native resolution. Camera frames with
-defects (`benchmarks/tiled_frames.py`, 60 a set): 0.907 / 0.604 to 0.907 / 0.603 at 0.15 mm/px,
-0.945 / 0.654 (recall 0.940) to 0.940 / 0.650 (0.925) at 0.07 mm/px.
+left (colour satin, 6 and 3 frames) alarm as before; on one of them the tiles raise the boxes.
+Camera frames with defects (`benchmarks/tiled_frames.py`, 60 a set): 0.907 / 0.604 to 0.907 /
+0.603 at 0.15 mm/px, 0.945 / 0.654 (recall 0.940) to 0.940 / 0.650 (0.925) at 0.07 mm/px.
 
 A frame shrunk to less than MIN_SCALE of its size to fit the model input (a line-scan strip of
 4096x256 into 416 px: 0.1) takes no overview: its defects would be a few pixels in it.
