@@ -75,10 +75,15 @@ def resampled_wh(frame_wh: tuple[int, int], scale: ScaleXY) -> tuple[int, int]:
 
 
 def resample(image: UInt8Array, scale: ScaleXY) -> UInt8Array:
-    """IMAGE resampled by SCALE: area averaging to shrink (no aliasing of the weave), bilinear to
-    enlarge; the image itself when its size would not change."""
+    """IMAGE resampled by SCALE (`resize`)."""
     height, width = image.shape[:2]
-    new_wh = resampled_wh((width, height), scale)
+    return resize(image, resampled_wh((width, height), scale))
+
+
+def resize(image: UInt8Array, new_wh: tuple[int, int]) -> UInt8Array:
+    """IMAGE at NEW_WH: area averaging to shrink (bilinear would sample a fine weave every few
+    pixels into moiré), bilinear to enlarge; the image itself when its size would not change."""
+    height, width = image.shape[:2]
     if new_wh == (width, height):
         return image
     shrinking = new_wh[0] * new_wh[1] < width * height

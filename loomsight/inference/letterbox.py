@@ -21,6 +21,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from loomsight.inference.image_scale import resize
+
 PAD_VALUE = 114
 FRAME = "a frame as a HxW (grey) or HxWx3 (BGR) uint8 array"
 
@@ -66,16 +68,15 @@ class Letterbox:
 
     def apply(self, image: UInt8Array, shrink_by_area: bool = False) -> UInt8Array:
         """IMAGE (HxWx3 uint8, of `source_hw`) resized and padded to `input_hw`. SHRINK_BY_AREA:
-        an image made smaller is averaged over each new pixel's area (`cv2.INTER_AREA`) instead
-        of ultralytics' bilinear, which samples a fine weave every few pixels into moiré."""
+        an image made smaller is averaged over each new pixel's area (`image_scale.resize`)
+        instead of ultralytics' bilinear, which samples a fine weave every few pixels into moiré."""
         if image.shape[:2] != self.source_hw:
             raise ValueError(f"image must be {self.source_hw} (h, w), got {image.shape[:2]}")
-        if image.shape[1::-1] != self.resized_wh:
-            shrinking = self.resized_wh[0] < image.shape[1] and self.resized_wh[1] < image.shape[0]
-            by_area = shrink_by_area and shrinking
-            interpolation = cv2.INTER_AREA if by_area else cv2.INTER_LINEAR
+        if shrink_by_area:
+            image = resize(image, self.resized_wh)
+        elif image.shape[1::-1] != self.resized_wh:
             image = np.asarray(
-                cv2.resize(image, self.resized_wh, interpolation=interpolation), dtype=np.uint8
+                cv2.resize(image, self.resized_wh, interpolation=cv2.INTER_LINEAR), dtype=np.uint8
             )
         in_h, in_w = self.input_hw
         bottom = in_h - self.resized_wh[1] - self.pad_top_px
