@@ -132,11 +132,9 @@ def _models(paths: list[Path] | None) -> list[Path]:
     return [path for path in (default / "model.onnx", default / "model.int8.onnx") if path.exists()]
 
 
-def print_table(
-    console: Console, results: list[CleanCloth], args: argparse.Namespace, fabrics: int
-) -> None:
+def print_table(console: Console, results: list[CleanCloth], args: argparse.Namespace) -> None:
     table = Table(
-        title=f"Clean cloth: {fabrics} fabrics x {args.frames} defect-free frames, "
+        title=f"Clean cloth: {args.fabrics} fabrics x {args.frames} defect-free frames, "
         f"{args.frame.label()}"
     )
     columns = ("model", "fabrics alarmed", "frames alarmed", "boxes by class")
@@ -196,7 +194,7 @@ def main() -> None:
     if not detectors:
         parser.error("no model: pass --model, or train and export the default model first")
     results = measure(detectors, args.fabrics, args.frames, args.frame, console.print)
-    print_table(console, results, args, args.fabrics)
+    print_table(console, results, args)
 
 
 if __name__ == "__main__":
