@@ -441,7 +441,6 @@ class OnnxDetector:
             Detections(placement.to_source_xyxy(d.xyxy_px), d.confidence, d.class_id)
             for d, placement in zip(scaled, placements, strict=True)
         )
-        line_ids = np.array(sorted(self.line_class_ids), np.int64)
         results = []
         for frame, image, windows, with_overview in zip(
             frames, images, plans, overviews, strict=True
@@ -453,7 +452,7 @@ class OnnxDetector:
                 overview, per_tile, windows = per_tile[-1], per_tile[:-1], windows[:-1]
                 # yarn lines are left to the tiles, which see them at native resolution (their
                 # pieces joined and traced below); shrunk, a line is drawn short and weak
-                overview = overview.filter(~np.isin(overview.class_id, line_ids))
+                overview = overview.filter(~np.isin(overview.class_id, sorted(self.line_class_ids)))
             detections = (
                 merge_tiles(
                     per_tile,
