@@ -48,16 +48,17 @@ def default_home() -> Path:
     return cache / "loomsight"
 
 
-def _offline_environment(home: Path) -> dict[str, str]:
-    return {
-        "YOLO_CONFIG_DIR": str(home / "ultralytics"),
-        "YOLO_OFFLINE": "1",  # no online probe, no update check
-        "YOLO_AUTOINSTALL": "0",  # never pip-installs export dependencies
-        "MPLCONFIGDIR": str(home / "matplotlib"),
-    }
+def _offline_folders(home: Path) -> dict[str, str]:
+    """The environment variables that name a folder ultralytics or matplotlib writes into."""
+    return {"YOLO_CONFIG_DIR": str(home / "ultralytics"), "MPLCONFIGDIR": str(home / "matplotlib")}
 
 
-# Not a folder: albumentations (imported by ultralytics while training) asks PyPI for updates.
+# Flags, not folders: nothing is created for them.
+_OFFLINE_FLAGS = {
+    "YOLO_OFFLINE": "1",  # no online probe, no update check
+    "YOLO_AUTOINSTALL": "0",  # never pip-installs export dependencies
+}
+# Albumentations (imported by ultralytics while training) asks PyPI for updates.
 _NO_UPDATE_CHECKS = {"NO_ALBUMENTATIONS_UPDATE": "1"}
 
 
@@ -79,12 +80,13 @@ def _install_font(config_dir: Path) -> None:
 def load_ultralytics(home: Path | None = None) -> ModuleType:
     """The ultralytics module, configured offline; TrainingError with an install hint if missing."""
     home = home or default_home()
-    environment = _offline_environment(home)
     for key, value in _NO_UPDATE_CHECKS.items():
         os.environ.setdefault(key, value)
     if "ultralytics" not in sys.modules:
-        for key, value in environment.items():
+        for key, value in _OFFLINE_FLAGS.items():
             os.environ.setdefault(key, value)
+        for key, folder in _offline_folders(home).items():
+            os.environ.setdefault(key, folder)
             Path(os.environ[key]).mkdir(parents=True, exist_ok=True)
         _install_font(Path(os.environ["YOLO_CONFIG_DIR"]))
     try:
