@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from loomsight.camera.settings import load_settings
+from loomsight.camera.sources.synthetic import SyntheticSource
 from loomsight.demo.plan import FRAME_LENGTH_M, agent_settings, demo_plan
 from loomsight.demo.session import MARKER, prepare_folder
 from loomsight.errors import ConfigError
@@ -37,6 +38,15 @@ def test_the_plan_varies_fabric_speed_and_rate_and_has_one_faulty_camera() -> No
         source = plan.source()
         assert source.realtime and source.speed_m_per_min / 60 / source.fps < FRAME_LENGTH_M
     assert len({p.seed for p in demo_plan(7)}) == 7
+
+
+def test_each_article_names_the_weave_its_camera_sees() -> None:
+    """The dashboard shows the article: a "satin lining" once ran on a twill web."""
+    plans = demo_plan(7)
+    for plan in plans:
+        weave = SyntheticSource(plan.source()).web.fabric.weave.value
+        assert plan.article.endswith(f" {weave}"), (plan.article, weave)
+    assert len({plan.article for plan in plans[:3]}) == 3
 
 
 def test_agent_settings_are_valid_agent_settings(tmp_path: Path) -> None:

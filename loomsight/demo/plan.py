@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from loomsight.camera.sources import SyntheticSourceConfig
+from loomsight.datasets.synth.moving_web import MovingWeb
 
 # One camera geometry for every machine: 416 x 256 px at 0.2 mm/px is one detector tile (the
 # default model's 416 input), so a frame costs ~0.1 s to render and ~0.05 s to inspect on one core.
@@ -70,12 +71,19 @@ class MachinePlan:
         return max(unix_s - self.moving_since_unix_s, 0.0) * self.speed_m_per_min / 60
 
 
-# (name, line, article, seed, speed in m/min, defects per 100 m, faulty); cycled beyond three.
+# (name, line, yarn, seed, speed in m/min, defects per 100 m, faulty); cycled beyond three. The
+# article is the yarn and the weave the seed's web renders (the seeds above 3 machines differ).
 _PRESETS = [
-    ("Loom 1", "weaving A", "plain cotton", 4, 3.0, 800.0, False),
-    ("Loom 2", "weaving A", "twill denim", 11, 4.2, 1200.0, False),
-    ("Loom 3", "weaving B", "satin lining", 23, 3.6, 1500.0, True),
+    ("Loom 1", "weaving A", "cotton", 4, 3.0, 800.0, False),
+    ("Loom 2", "weaving A", "polyester", 11, 4.2, 1200.0, False),
+    ("Loom 3", "weaving B", "viscose", 23, 3.6, 1500.0, True),
 ]
+
+
+def web_weave(seed: int) -> str:
+    """The weave of the web a demo camera of SEED renders (plain, twill or satin)."""
+    web = MovingWeb(seed, width_px=WIDTH_PX, frame_height_px=HEIGHT_PX, mm_per_px=MM_PER_PX)
+    return web.fabric.weave.value
 
 
 def demo_plan(machines: int, fps: float = DEFAULT_FPS) -> list[MachinePlan]:
@@ -85,8 +93,9 @@ def demo_plan(machines: int, fps: float = DEFAULT_FPS) -> list[MachinePlan]:
         raise ValueError(f"expected at least one machine, got {machines}")
     plans = []
     for index in range(machines):
-        name, line, article, seed, speed, rate, faulty = _PRESETS[index % len(_PRESETS)]
+        name, line, yarn, seed, speed, rate, faulty = _PRESETS[index % len(_PRESETS)]
         round_ = index // len(_PRESETS)
+        seed += 100 * round_
         speed_m_per_min = speed * fps / DEFAULT_FPS
         if speed_m_per_min / 60 / fps >= FRAME_LENGTH_M:
             raise ValueError(f"{speed_m_per_min} m/min at {fps} fps leaves gaps between frames")
@@ -95,8 +104,8 @@ def demo_plan(machines: int, fps: float = DEFAULT_FPS) -> list[MachinePlan]:
                 machine_id=f"loom-{index + 1}",
                 name=name if round_ == 0 else f"Loom {index + 1}",
                 line=line,
-                article=article,
-                seed=seed + 100 * round_,
+                article=f"{yarn} {web_weave(seed)}",
+                seed=seed,
                 speed_m_per_min=speed_m_per_min,
                 defects_per_100m=rate,
                 fps=fps,
