@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
-from loomsight.errors import TrainingError
+from loomsight.errors import ModelFileError, TrainingError
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
@@ -171,6 +171,8 @@ def export_command(
         views = parse_flip_views(flip_views)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--flip-views") from None
+    if not checkpoint.is_file():  # before its samples are looked for beside its training data
+        raise ModelFileError(f"{checkpoint}: checkpoint does not exist")
     card = export_model(
         ExportOptions(
             checkpoint=checkpoint,

@@ -236,6 +236,8 @@ def test_cli_refuses_bad_input_clearly(run_cli: RunCli, tmp_path: Path) -> None:
     )
     assert exported.returncode == 2
     assert "broken.pt" in exported.stderr and "Traceback" not in exported.stderr
+    missing = run_cli("export", str(tmp_path / "nope.pt"), "--name", "x")
+    assert missing.returncode == 2 and "nope.pt: checkpoint does not exist" in missing.stderr
     sideways = run_cli("export", str(corrupt), "--name", "x", "--flip-views", "sideways")
     assert sideways.returncode == 2 and "views from h, v, hv" in sideways.stderr
     for option, bad in (
