@@ -212,8 +212,9 @@ class Deduplicator:
         reach_m = self.config.forget_after_m
 
         def near(entry: Remembered) -> bool:
-            start_m = min(seen.along_span_m[0] for seen in entry.last_seen())
-            end_m = max(seen.along_span_m[1] for seen in entry.last_seen())
+            sightings = entry.last_seen()
+            start_m = min(seen.along_span_m[0] for seen in sightings)
+            end_m = max(seen.along_span_m[1] for seen in sightings)
             return end_m >= frame_top_m - reach_m and start_m <= frame_top_m + reach_m
 
         self._remembered = [entry for entry in self._remembered if near(entry)]
