@@ -4,16 +4,17 @@ A mill runs one article for days, so a fabric the model alarms on raises alarms 
 until someone calibrates it (`loomsight calibrate`). The share of fabrics that alarm therefore
 says more about cloth from other mills than one false-alarm rate over a pooled set. This
 benchmark renders defect-free frames of --fabrics random fabrics (the moving web's generator,
-seeds 1 to N: every weave, colour and grey, a random camera for each), --frames of them spread
-along each roll, and runs each --model over the same frames through the camera's detector
-(`OnnxDetector` with the card's thresholds, flip views, tiling and overview). Any box on these
-frames is a false alarm. Per model: the fabrics with an alarm on any frame, the frames with an
-alarm, boxes by class, the fabrics with the most alarmed frames, and the alarmed fabrics by
-weave. No target: the rows compare models (the default model and its int8 copy by default; a
-candidate beside the shipped model) and show which kinds of cloth the model still takes for
-defects.
+seeds 1 to N: plain, twill and satin, or the --weaves given, colour and grey, a random camera
+for each), --frames of them spread along each roll, and runs each --model over the same frames
+through the camera's detector (`OnnxDetector` with the card's thresholds, flip views, tiling and
+overview). Any box on these frames is a false alarm. Per model: the fabrics with an alarm on any
+frame, the frames with an alarm, boxes by class, the fabrics with the most alarmed frames, and
+the alarmed fabrics by weave. No target: the rows compare models (the default model and its int8
+copy by default; a candidate beside the shipped model) and show which kinds of cloth the model
+still takes for defects.
 Usage: .venv/bin/python -m benchmarks.clean_cloth [--model weights/default/model.onnx ...]
-       [--fabrics 30] [--frames 10] [--frame 1024x512@0.1] [--threads 2]
+       [--fabrics 30] [--frames 10] [--frame 1024x512@0.1] [--weaves plain,twill,satin]
+       [--threads 2]
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from rich.table import Table
 
 from benchmarks.article_calibration import REPO
 from benchmarks.tiled_frames import FrameSet
-from loomsight.datasets.synth.moving_web import MovingWeb
+from loomsight.datasets.synth.moving_web import WEB_WEAVES, MovingWeb
+from loomsight.datasets.synth.weave import WeaveKind
 from loomsight.inference.cpu_info import cpu_info
 from loomsight.inference.detections import Detections
 from loomsight.inference.detector import OnnxDetector
@@ -88,8 +90,11 @@ class CleanCloth:
         return dict(sorted(totals.items()))
 
 
-def clean_frames(seed: int, frame: FrameSet, count: int) -> tuple[Fabric, list[Frame]]:
-    """COUNT defect-free frames of the fabric of SEED, FRAME_SPACING_M apart along its roll."""
+def clean_frames(
+    seed: int, frame: FrameSet, count: int, weaves: tuple[WeaveKind, ...] = WEB_WEAVES
+) -> tuple[Fabric, list[Frame]]:
+    """COUNT defect-free frames of the fabric of SEED (one of WEAVES), FRAME_SPACING_M apart
+    along its roll."""
     width_px, height_px = frame.size_wh
     web = MovingWeb(
         seed,
@@ -97,6 +102,7 @@ def clean_frames(seed: int, frame: FrameSet, count: int) -> tuple[Fabric, list[F
         frame_height_px=height_px,
         mm_per_px=frame.mm_per_px,
         defects_per_100m=0.0,
+        weaves=weaves,
     )
     fabric = Fabric(seed, web.fabric.weave.value, web.fabric.grayscale)
     images = [web.frame_at(k * FRAME_SPACING_M, index=k).image for k in range(count)]
@@ -109,11 +115,12 @@ def measure(
     frames: int,
     frame: FrameSet,
     progress: Callable[[str], None] = lambda _: None,
+    weaves: tuple[WeaveKind, ...] = WEB_WEAVES,
 ) -> list[CleanCloth]:
     """Every detector (name -> detect, class names) over the same clean frames of each fabric."""
     results = {name: CleanCloth(name) for name in detectors}
     for seed in range(1, fabrics + 1):
-        fabric, images = clean_frames(seed, frame, frames)
+        fabric, images = clean_frames(seed, frame, frames, weaves)
         line = [fabric.label()]
         for name, (detect, names) in detectors.items():
             start = time.perf_counter()
@@ -123,6 +130,18 @@ def measure(
             line.append(f"{name} {results[name].frames_alarmed[fabric]}/{frames}")
         progress(", ".join(line))
     return list(results.values())
+
+
+def _weaves(text: str) -> tuple[WeaveKind, ...]:
+    """'plain,knit' -> the weave kinds; ArgumentTypeError naming the known ones otherwise."""
+    known = ", ".join(kind.value for kind in WeaveKind)
+    try:
+        kinds = tuple(WeaveKind(name.strip()) for name in text.split(",") if name.strip())
+    except ValueError:
+        kinds = ()
+    if not kinds:
+        raise argparse.ArgumentTypeError(f"expected weaves from {known}, got {text!r}")
+    return kinds
 
 
 def _models(paths: list[Path] | None) -> list[Path]:
@@ -135,7 +154,7 @@ def _models(paths: list[Path] | None) -> list[Path]:
 def print_table(console: Console, results: list[CleanCloth], args: argparse.Namespace) -> None:
     table = Table(
         title=f"Clean cloth: {args.fabrics} fabrics x {args.frames} defect-free frames, "
-        f"{args.frame.label()}"
+        f"{args.frame.label()}, weaves {', '.join(w.value for w in args.weaves)}"
     )
     columns = ("model", "fabrics alarmed", "frames alarmed", "boxes by class")
     for column in columns:
@@ -179,6 +198,13 @@ def main() -> None:
         default=FrameSet((1024, 512), 0.1),
         help="frame size and scale, WxH@MM_PER_PX (default 1024x512@0.1, the recall test's)",
     )
+    parser.add_argument(
+        "--weaves",
+        type=_weaves,
+        default=WEB_WEAVES,
+        help="weaves the fabrics are drawn from, comma-separated (default plain,twill,satin, the "
+        "moving web's; knit too: plain,twill,satin,knit)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     if args.fabrics < 1 or args.frames < 1:
@@ -193,7 +219,7 @@ def main() -> None:
         detectors[f"{path.parent.name}/{path.name}"] = (detector.detect, detector.names)
     if not detectors:
         parser.error("no model: pass --model, or train and export the default model first")
-    results = measure(detectors, args.fabrics, args.frames, args.frame, console.print)
+    results = measure(detectors, args.fabrics, args.frames, args.frame, console.print, args.weaves)
     print_table(console, results, args)
 
 

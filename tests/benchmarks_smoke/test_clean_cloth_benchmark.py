@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks import clean_cloth
 from benchmarks.tiled_frames import FrameSet
+from loomsight.datasets.synth.weave import WeaveKind
 from loomsight.inference.detections import Detections
 from tests.conftest import REPO_ROOT
 
@@ -33,6 +34,24 @@ def test_clean_frames_are_the_fabric_without_defects_and_differ_along_the_roll()
     assert not np.array_equal(images[0], images[1])  # another stretch of the roll
     again = clean_cloth.clean_frames(5, SMALL, 1)[1][0]
     np.testing.assert_array_equal(images[0], again)  # the same cloth for every model
+
+
+def test_the_fabrics_come_from_the_weaves_asked_for() -> None:
+    knits = [clean_cloth.clean_frames(seed, SMALL, 1, (WeaveKind.KNIT,))[0] for seed in (1, 2)]
+    assert [fabric.weave for fabric in knits] == ["knit", "knit"]
+    woven = {clean_cloth.clean_frames(seed, SMALL, 1)[0].weave for seed in range(1, 13)}
+    assert woven == {"plain", "twill", "satin"}  # the moving web's weaves by default
+
+
+@pytest.mark.parametrize("text", ["wool", ",", "plain,wool"])
+def test_unknown_weaves_are_a_clear_error(
+    text: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["clean_cloth", "--weaves", text])
+    with pytest.raises(SystemExit) as stopped:
+        clean_cloth.main()
+    assert stopped.value.code == 2
+    assert "expected weaves from plain, twill, satin, knit" in capsys.readouterr().err
 
 
 def test_alarms_are_counted_by_frame_fabric_class_and_weave() -> None:

@@ -47,6 +47,10 @@ class WebFrame:
     defect_ids: list[str]  # one per box, in the same order
 
 
+# Woven cloth: a knit is drawn only when asked for.
+WEB_WEAVES = (WeaveKind.PLAIN, WeaveKind.TWILL, WeaveKind.SATIN)
+
+
 class MovingWeb:
     """Frames of one fabric at a given scale; defects at `defects_per_100m` on average."""
 
@@ -58,7 +62,7 @@ class MovingWeb:
         mm_per_px: float = 0.1,
         defects_per_100m: float = 20.0,
         classes: Sequence[str] = FABRIC_CLASSES,
-        weaves: tuple[WeaveKind, ...] = (WeaveKind.PLAIN, WeaveKind.TWILL, WeaveKind.SATIN),
+        weaves: tuple[WeaveKind, ...] = WEB_WEAVES,
         grayscale: bool | None = None,
         fabric: FabricSpec | None = None,
         camera: CameraSpec | None = None,
