@@ -57,6 +57,8 @@ def test_the_quick_recipe_makes_a_model_and_leaves_the_real_work_alone(tmp_path:
     for report in ("real-test", "synth-fine-test", "synth-coarse-test"):
         assert json.loads((quick / "reports" / f"{report}.json").read_text())["images"] > 0
     assert all(path.read_text() == "mine" for path in kept)
+    top = sorted(p.name for p in tmp_path.iterdir())  # nothing else beside them
+    assert top == ["datasets", "home", "runs", "scripts", "weights"]
     assert sorted(p.name for p in (tmp_path / "datasets").iterdir()) == ["default", "default-quick"]
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["default"]
     assert [p.name for p in (tmp_path / "weights").iterdir()] == ["keep"]
