@@ -14,6 +14,8 @@ from rich.table import Table
 
 from loomsight.errors import ModelFileError
 
+SHOWN_IMAGES = 5  # missed and falsely alarmed images named on the terminal; --json has them all
+
 
 def resolve_onnx(model: str, weights: Path) -> Path:
     """An .onnx path as given, or the ONNX file of a registry name."""
@@ -152,6 +154,14 @@ def evaluate_command(
         f"false alarm on {result.image_false_alarm_rate:.1%} of {result.defect_free_images} "
         "defect-free images"
     )
+    for images, what, key in (
+        (result.missed_images, "nothing found on", "missed_images"),
+        (result.false_alarm_images, "a false alarm on", "false_alarm_images"),
+    ):
+        if images:
+            shown = ", ".join(Path(image).name for image in images[:SHOWN_IMAGES])
+            more = f", ... (all in --json: {key})" if len(images) > SHOWN_IMAGES else ""
+            console.print(f"{what} {len(images)} images: {shown}{more}")
     if result.line_classes:
         console.print(
             f"yarn lines joined from their pieces and traced in the image, as the camera does: "

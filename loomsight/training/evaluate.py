@@ -78,6 +78,10 @@ class Evaluation:
     box_scale_by_class: dict[str, BoxScale] = field(default_factory=dict)
     # each image resampled by (across, along) before detection (DetectorOptions.image_scale)
     image_scale: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    # the images behind the two plant figures, to look at: defective images where nothing was
+    # reported, and defect-free images with a report
+    missed_images: list[str] = field(default_factory=list)
+    false_alarm_images: list[str] = field(default_factory=list)
 
     def operating_label(self) -> str:
         """The operating thresholds, as "conf 0.25" or "conf 0.25, knot 0.15"."""
@@ -108,12 +112,18 @@ class _Accumulator:
         self.reported: list[npt.NDArray[np.bool_]] = []
         # per label class: (label size / box size) along the box's shorter and longer side
         self.size_ratios: dict[int, list[tuple[float, float]]] = {}
-        self.defective = self.found = self.clean = self.false_alarms = 0
+        self.defective = self.clean = 0
+        self.missed: list[str] = []  # defective images where nothing was reported
+        self.alarmed: list[str] = []  # defect-free images with a report
 
     def add(
-        self, labels: ImageLabels, detections: Detections, reported: npt.NDArray[np.bool_]
+        self,
+        labels: ImageLabels,
+        detections: Detections,
+        reported: npt.NDArray[np.bool_],
+        image: str = "",
     ) -> None:
-        """One image: its LABELS, the DETECTIONS at the mAP threshold, and which of them the
+        """One IMAGE: its LABELS, the DETECTIONS at the mAP threshold, and which of them the
         camera would report (at the operating threshold of their class)."""
         import torch
 
@@ -145,10 +155,12 @@ class _Accumulator:
         any_found = bool(reported.any())
         if len(labels):
             self.defective += 1
-            self.found += any_found
+            if not any_found:
+                self.missed.append(image)
         else:
             self.clean += 1
-            self.false_alarms += any_found
+            if any_found:
+                self.alarmed.append(image)
 
     def _add_size_ratios(
         self,
@@ -227,7 +239,7 @@ def evaluate(
                 f"{label_path(image_path)}: class id {int(labels.class_id.max())} beyond the "
                 f"{len(names)} classes of {data_yaml}"
             )
-        accumulator.add(labels, detections, reported)
+        accumulator.add(labels, detections, reported, str(image_path))
         if on_progress is not None:
             on_progress(done, len(images))
     return _score(
@@ -357,9 +369,13 @@ def _score(
         map50_95=_mean([s.map50_95 for s in scored]),
         precision=_mean([s.precision for s in scored]),
         recall=_mean([s.recall for s in scored]),
-        image_detection_rate=acc.found / acc.defective if acc.defective else 0.0,
-        image_false_alarm_rate=acc.false_alarms / acc.clean if acc.clean else 0.0,
+        image_detection_rate=(
+            (acc.defective - len(acc.missed)) / acc.defective if acc.defective else 0.0
+        ),
+        image_false_alarm_rate=len(acc.alarmed) / acc.clean if acc.clean else 0.0,
         per_class=per_class,
+        missed_images=acc.missed,
+        false_alarm_images=acc.alarmed,
     )
 
 

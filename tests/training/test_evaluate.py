@@ -43,6 +43,13 @@ def _truth(data: Path) -> dict[int, Detections]:
     return truth
 
 
+def _defective_and_clean(data: Path) -> tuple[list[str], list[str]]:
+    """The val images with a label, and those without (an empty label file)."""
+    images = split_images(data, "val")
+    defective = [str(p) for p in images if len(read_yolo_labels(label_path(p), (128, 128)))]
+    return defective, [str(p) for p in images if str(p) not in defective]
+
+
 def test_a_perfect_detector_scores_one(data: Path) -> None:
     truth = _truth(data)
     result = evaluate(lambda image: truth[int(image.sum())], data, operating_conf=0.25)
@@ -51,6 +58,7 @@ def test_a_perfect_detector_scores_one(data: Path) -> None:
     assert result.map50_95 == pytest.approx(1.0, abs=0.01)
     assert result.precision == result.recall == 1.0
     assert result.image_detection_rate == 1.0 and result.image_false_alarm_rate == 0.0
+    assert result.missed_images == [] and result.false_alarm_images == []
     keys = set(result.as_json())
     assert {
         "map50",
@@ -69,6 +77,8 @@ def test_a_blind_detector_scores_zero(data: Path) -> None:
     result = evaluate(lambda image: Detections.empty(), data, operating_conf=0.25)
     assert result.map50 == 0.0 and result.recall == 0.0
     assert result.image_detection_rate == 0.0 and result.image_false_alarm_rate == 0.0
+    defective, _ = _defective_and_clean(data)
+    assert result.missed_images == defective and result.false_alarm_images == []
 
 
 def test_boxes_on_clean_cloth_are_false_alarms_and_shifted_boxes_miss(data: Path) -> None:
@@ -86,6 +96,8 @@ def test_boxes_on_clean_cloth_are_false_alarms_and_shifted_boxes_miss(data: Path
     result = evaluate(nervous, data, operating_conf=0.25)
     assert result.image_false_alarm_rate == 1.0
     assert result.image_detection_rate == 1.0  # something was flagged on each defective image
+    _, clean = _defective_and_clean(data)
+    assert result.false_alarm_images == clean and result.missed_images == []
     assert result.map50 < 0.2 and result.precision < 0.2
 
 

@@ -132,7 +132,7 @@ def test_train_export_register_with_the_network_cut_off(
 
     # Evaluate the exported ONNX model through loomsight.inference, as the camera runs it.
     report = tmp_path / "eval.json"
-    run_cli(
+    evaluated = run_cli(
         "evaluate",
         "--model",
         "tiny",
@@ -151,6 +151,14 @@ def test_train_export_register_with_the_network_cut_off(
     assert figures["flip_views"] == ["h", "v"]  # the card's, as the camera runs them
     assert figures["box_scale_by_class"] == {"knot": [0.9, 0.8]}
     assert all("box_size_ratio" in score for score in figures["per_class"].values())
+    # the images behind the plant figures, named for a look: all in the JSON, a few on screen
+    missed, alarmed = figures["missed_images"], figures["false_alarm_images"]
+    defective = figures["images"] - figures["defect_free_images"]
+    assert len(missed) == round((1 - figures["image_detection_rate"]) * defective)
+    assert len(alarmed) == round(figures["image_false_alarm_rate"] * figures["defect_free_images"])
+    assert all(Path(image).is_file() for image in missed + alarmed)
+    for images, said in ((missed, "nothing found on"), (alarmed, "a false alarm on")):
+        assert (f"{said} {len(images)} images" in evaluated.stdout) == bool(images)
     frame_only = tmp_path / "eval-frame-only.json"
     run_cli(
         *("evaluate", "--model", "tiny", "--weights", str(weights), "--data", str(tiny_data)),
