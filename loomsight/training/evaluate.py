@@ -121,7 +121,7 @@ class _Accumulator:
         labels: ImageLabels,
         detections: Detections,
         reported: npt.NDArray[np.bool_],
-        image: str = "",
+        image: str,
     ) -> None:
         """One IMAGE: its LABELS, the DETECTIONS at the mAP threshold, and which of them the
         camera would report (at the operating threshold of their class)."""
